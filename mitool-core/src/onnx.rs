@@ -1,0 +1,63 @@
+//! ONNX Runtime, loaded at run time from the shared library the set-up
+//! installed (ort's `load-dynamic`): nothing is downloaded by the build.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use crate::error::{Error, Result};
+use crate::models::Store;
+
+static RUNTIME: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+
+/// Loads ONNX Runtime once per process from the model store.
+pub fn init(store: &Store) -> Result<()> {
+    let lib = store.require("onnxruntime")?;
+    init_from(&lib)
+}
+
+/// Loads ONNX Runtime once per process from `lib`.
+pub fn init_from(lib: &Path) -> Result<()> {
+    RUNTIME
+        .get_or_init(|| {
+            let builder =
+                ort::init_from(lib).map_err(|e| format!("cannot load {}: {e}", lib.display()))?;
+            builder
+                .with_name("mitool")
+                .with_telemetry(false)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| Error::Onnx(e.clone()))
+}
+
+fn runtime() -> Result<&'static Environment> {
+    match RUNTIME.get() {
+        Some(Ok(env)) => Ok(env),
+        Some(Err(e)) => Err(Error::Onnx(e.clone())),
+        None => Err(Error::Onnx("not loaded yet".into())),
+    }
+}
+
+/// Opens an ONNX model with `threads` intra-op threads.
+pub fn session(model: &Path, threads: usize) -> Result<Session> {
+    let wrap = |e: ort::Error| Error::Model {
+        path: model.to_path_buf(),
+        detail: e.to_string(),
+    };
+    Session::builder(runtime()?)
+        .map_err(wrap)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| wrap(e.into()))?
+        .with_intra_threads(threads.max(1))
+        .map_err(|e| wrap(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| wrap(e.into()))?
+        .commit_from_file(model)
+        .map_err(wrap)
+}
