@@ -145,6 +145,11 @@ pub fn decode(path: &Path, config: &AudioConfig) -> Result<Audio> {
             let known = ["mp3", "m4a", "mp4", "aac", "flac", "ogg", "oga", "wav"];
             if ext.as_deref().is_some_and(|e| known.contains(&e)) {
                 decode_symphonia(path, "audio", config)?
+            } else if let Some(what) = not_audio(head) {
+                return Err(Error::NotAudio {
+                    path: path.to_path_buf(),
+                    what: what.into(),
+                });
             } else {
                 return Err(Error::UnsupportedFormat {
                     path: path.to_path_buf(),
@@ -212,15 +217,22 @@ fn sniff(head: &[u8]) -> Sniffed {
     Sniffed::Unknown
 }
 
+/// Recognises common files that are not recordings at all.
+fn not_audio(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"%PDF") {
+        Some("it is a PDF document")
+    } else if head.starts_with(b"PK\x03\x04") {
+        Some("it is a ZIP archive or office document")
+    } else if std::str::from_utf8(head).is_ok() {
+        Some("it is a text file")
+    } else {
+        None
+    }
+}
+
 fn describe_unknown(head: &[u8], ext: Option<&str>) -> String {
     if head.len() >= 4 && &head[..4] == b"\x1aE\xdf\xa3" {
         return "WebM/Matroska".into();
-    }
-    if head.starts_with(b"%PDF") {
-        return "a PDF document, not audio,".into();
-    }
-    if std::str::from_utf8(head).is_ok() {
-        return "a text file, not audio,".into();
     }
     match ext {
         Some(e) => format!("this file type (.{e})"),
@@ -699,7 +711,7 @@ mod tests {
         let t = dir.path().join("notes.txt");
         std::fs::write(&t, b"visit notes, not a recording").unwrap();
         let err = decode(&t, &AudioConfig::default()).unwrap_err();
-        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        assert!(matches!(err, Error::NotAudio { .. }), "{err}");
         assert!(err.to_string().contains("notes.txt"));
     }
 

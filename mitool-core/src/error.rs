@@ -26,6 +26,10 @@ pub enum Error {
     #[error("{path}: {format} is not supported; convert it to WAV, FLAC, MP3, M4A or OGG first (for example `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`)")]
     UnsupportedFormat { path: PathBuf, format: String },
 
+    /// The file is not a recording at all.
+    #[error("{path}: this is not a recording ({what}); give mitool an audio file")]
+    NotAudio { path: PathBuf, what: String },
+
     /// The file claims to be audio but its contents are broken.
     #[error("{path}: the audio is damaged or incomplete: {detail}")]
     CorruptAudio { path: PathBuf, detail: String },
@@ -87,6 +91,7 @@ impl Error {
             Error::Io { path, .. }
             | Error::EmptyFile { path }
             | Error::UnsupportedFormat { path, .. }
+            | Error::NotAudio { path, .. }
             | Error::CorruptAudio { path, .. }
             | Error::NoAudio { path, .. }
             | Error::ModelMissing { path, .. }

@@ -1,0 +1,80 @@
+//! Whisper transcription end to end, on real recordings and on the project's
+//! own fixtures in every input format, with the converted models.
+
+mod common;
+
+use common::*;
+use mitool_core::audio::{decode, AudioConfig};
+use mitool_core::progress::NullSink;
+
+#[test]
+fn jfk_is_transcribed_word_for_word_by_the_converted_models() {
+    let Some(shared) = shared_audio() else { return };
+    let reference = std::fs::read_to_string(shared.join("jfk.txt")).unwrap();
+    let audio = decode(&shared.join("jfk.wav"), &AudioConfig::default()).unwrap();
+    for model in ["whisper-tiny.en", "whisper-tiny.en-q8_0"] {
+        let t = transcriber(model).transcribe(&audio, &NullSink).unwrap();
+        assert_eq!(words(&t.text()), words(&reference), "{model}: {}", t.text());
+        assert_eq!(t.model.name, model);
+        assert_eq!(t.model.sha256.len(), 64);
+        // Word timestamps are ordered and inside the recording.
+        let ws: Vec<_> = t.segments.iter().flat_map(|s| &s.words).collect();
+        assert!(ws.len() >= 20);
+        assert!(ws.windows(2).all(|w| w[0].start <= w[1].start + 1e-6));
+        assert!(ws
+            .iter()
+            .all(|w| w.start >= 0.0 && w.end <= audio.duration_s() + 0.5));
+        // "country" is said last, near 10 s.
+        let last = ws.last().unwrap();
+        assert!(
+            last.text.to_lowercase().contains("country") && last.start > 8.0,
+            "{last:?}"
+        );
+    }
+}
+
+#[test]
+fn every_input_format_transcribes_the_same_sentence() {
+    let dir = fixtures().join("audio");
+    let reference = std::fs::read_to_string(dir.join("speech.txt")).unwrap();
+    let base = decode(&dir.join("speech.wav"), &AudioConfig::default()).unwrap();
+    for f in [
+        "speech.wav",
+        "speech-44k1-stereo.wav",
+        "speech-48k-24bit.wav",
+        "speech-float.wav",
+        "speech-22k-8bit.wav",
+        "speech.flac",
+        "speech.mp3",
+        "speech.m4a",
+        "speech.ogg",
+    ] {
+        let a = decode(&dir.join(f), &AudioConfig::default()).unwrap();
+        // Same length as the 16 kHz original, within encoder padding.
+        assert!(
+            (a.duration_s() - base.duration_s()).abs() < 0.08,
+            "{f}: {} s vs {} s",
+            a.duration_s(),
+            base.duration_s()
+        );
+        let t = transcriber("whisper-tiny.en-q8_0")
+            .transcribe(&a, &NullSink)
+            .unwrap();
+        let e = wer(&reference, &t.text());
+        assert!(e <= 0.1, "{f}: WER {e:.2}: {}", t.text());
+    }
+    let stereo = decode(&dir.join("speech-44k1-stereo.wav"), &AudioConfig::default()).unwrap();
+    assert_eq!(stereo.channels.len(), 2);
+}
+
+#[test]
+fn two_speaker_meeting_audio_in_float_wav_transcribes() {
+    let Some(shared) = shared_audio() else { return };
+    let audio = decode(&shared.join("ami-dev00.wav"), &AudioConfig::default()).unwrap();
+    assert!(audio.format.contains("float"));
+    let t = transcriber("whisper-tiny.en-q8_0")
+        .transcribe(&audio, &NullSink)
+        .unwrap();
+    assert!(words(&t.text()).len() > 30, "{}", t.text());
+    assert!(t.speech_s > 10.0 && t.speech_s <= 30.5);
+}
