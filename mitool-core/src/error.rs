@@ -67,6 +67,14 @@ pub enum Error {
     #[error("{path}: transcription failed: {detail}")]
     Transcribe { path: PathBuf, detail: String },
 
+    /// A transcript or coded-utterance file has a problem at a line.
+    #[error("{}{}: {detail}", path.display(), line.map_or_else(String::new, |l| format!(", line {l}")))]
+    Input {
+        path: PathBuf,
+        line: Option<u64>,
+        detail: String,
+    },
+
     /// A configuration value is out of range.
     #[error("invalid setting: {0}")]
     Config(String),
@@ -98,7 +106,8 @@ impl Error {
             | Error::ModelCorrupt { path, .. }
             | Error::Model { path, .. }
             | Error::Manifest { path, .. }
-            | Error::Transcribe { path, .. } => Some(path),
+            | Error::Transcribe { path, .. }
+            | Error::Input { path, .. } => Some(path),
             Error::Onnx(_) | Error::Config(_) => None,
         }
     }

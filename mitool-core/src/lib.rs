@@ -17,12 +17,15 @@
 pub mod audio;
 pub mod convert;
 pub mod error;
+pub mod miti;
 pub mod models;
 pub mod onnx;
 pub mod outfile;
 pub mod progress;
+pub mod score;
 pub mod transcribe;
 pub mod transcript;
+pub mod utterance;
 pub mod vad;
 
 pub use error::{Error, Result};
