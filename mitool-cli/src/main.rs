@@ -13,6 +13,7 @@ use mitool_core::outfile;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
 
 mod progress;
+mod score_cmd;
 
 /// Motivational-interviewing fidelity feedback from recorded conversations.
 /// Everything runs on this machine; nothing is sent anywhere.
@@ -33,6 +34,10 @@ struct Cli {
 enum Command {
     /// Transcribe recordings with Whisper, locally.
     Transcribe(TranscribeArgs),
+    /// Score coded utterances (MITI 4.2.1) into the session table, optionally with reports.
+    Score(score_cmd::ScoreArgs),
+    /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
+    Agree(score_cmd::AgreeArgs),
     /// Show, check and install the models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -129,6 +134,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
         Command::Models(cmd) => models_cmd(&store, cmd),
+        Command::Score(args) => score_cmd::score_cmd(args),
+        Command::Agree(args) => score_cmd::agree_cmd(args),
     }
 }
 

@@ -14,6 +14,7 @@
 //! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
 //! that the caller implements: the library never prints.
 
+pub mod agree;
 pub mod audio;
 pub mod convert;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod models;
 pub mod onnx;
 pub mod outfile;
 pub mod progress;
+pub mod report;
 pub mod score;
 pub mod transcribe;
 pub mod transcript;
