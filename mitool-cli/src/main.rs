@@ -12,6 +12,7 @@ use mitool_core::models::{self, Status, Store};
 use mitool_core::outfile;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
 
+mod code_cmd;
 mod progress;
 mod score_cmd;
 
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Transcribe recordings with Whisper, locally.
     Transcribe(TranscribeArgs),
+    /// Code the utterances of transcripts (no audio needed) with the MI coder.
+    Code(code_cmd::CodeArgs),
     /// Score coded utterances (MITI 4.2.1) into the session table, optionally with reports.
     Score(score_cmd::ScoreArgs),
     /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
         Command::Models(cmd) => models_cmd(&store, cmd),
+        Command::Code(args) => code_cmd::code_cmd(&store, args, cli.quiet),
         Command::Score(args) => score_cmd::score_cmd(args),
         Command::Agree(args) => score_cmd::agree_cmd(args),
     }

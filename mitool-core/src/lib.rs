@@ -16,6 +16,7 @@
 
 pub mod agree;
 pub mod audio;
+pub mod code;
 pub mod convert;
 pub mod error;
 pub mod miti;
@@ -27,6 +28,7 @@ pub mod report;
 pub mod score;
 pub mod transcribe;
 pub mod transcript;
+pub mod transcripts;
 pub mod utterance;
 pub mod vad;
 

@@ -1,0 +1,430 @@
+//! The MI coder: a fine-tuned MiniLM (ONNX) that labels every utterance
+//! with AnnoMI's codes, served with tokenizers + ONNX Runtime.
+//!
+//! Inputs are built exactly as the training recipe did
+//! (`models/coder/labels.json`, "input_format"): the utterance as
+//! "role: text" paired with the two previous utterances, most recent first.
+//! Batches are sorted by length and padded only to their longest member, so
+//! short utterances cost little. One model per process serves every session.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ndarray::Array2;
+use ort::session::Session;
+use ort::value::Tensor;
+use serde::Deserialize;
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+use crate::models::Store;
+use crate::progress::{Sink, Stage};
+use crate::transcript::ModelInfo;
+use crate::utterance::{
+    Codes, InputType, Main, QuestionType, ReflectionType, Role, Talk, Utterance,
+};
+
+/// Options for [`Coder`].
+#[derive(Debug, Clone)]
+pub struct CoderConfig {
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+    /// Utterances per batch.
+    pub batch_size: usize,
+}
+
+impl Default for CoderConfig {
+    fn default() -> Self {
+        Self {
+            threads: 2,
+            batch_size: 32,
+        }
+    }
+}
+
+impl CoderConfig {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.threads == 0 || self.batch_size == 0 || self.batch_size > 4096 {
+            return Err(Error::Config(
+                "coder threads and batch size must be positive (batch ≤ 4096)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct InputFormat {
+    context_separator: String,
+    context_utterances: usize,
+    empty_context_text_b: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Head {
+    labels: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Labels {
+    model_version: String,
+    max_length: usize,
+    input_format: InputFormat,
+    outputs: std::collections::BTreeMap<String, Head>,
+}
+
+/// Fewest context tokens kept when an utterance is long (the recipe's rule).
+const MIN_CONTEXT_TOKENS: usize = 16;
+const CLS: i64 = 101;
+const SEP: i64 = 102;
+
+/// Per-head probabilities of one utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probabilities {
+    pub therapist_main: Vec<f32>,
+    pub therapist_fine: Vec<f32>,
+    pub exists: Vec<f32>,
+    pub client_talk: Vec<f32>,
+}
+
+/// Token ids of one model input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub input_ids: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+    /// The utterance or its context had to be cut.
+    pub truncated: bool,
+}
+
+/// A loaded coder.
+pub struct Coder {
+    session: Mutex<Session>,
+    tokenizer: Tokenizer,
+    labels: Labels,
+    info: ModelInfo,
+    config: CoderConfig,
+}
+
+impl Coder {
+    /// Loads the bundled coder from the model store.
+    pub fn new(store: &Store, config: CoderConfig) -> Result<Self> {
+        config.validate()?;
+        crate::onnx::init(store)?;
+        let model = store.require("coder")?;
+        let dir = model.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let info = ModelInfo {
+            name: "coder".into(),
+            sha256: store.sha256("coder").unwrap_or_default(),
+        };
+        Self::from_files(
+            &model,
+            &dir.join("tokenizer.json"),
+            &dir.join("labels.json"),
+            info,
+            config,
+        )
+    }
+
+    /// Loads a coder from explicit files.
+    pub fn from_files(
+        model: &Path,
+        tokenizer: &Path,
+        labels: &Path,
+        info: ModelInfo,
+        config: CoderConfig,
+    ) -> Result<Self> {
+        let bad = |p: &Path, detail: String| Error::Model {
+            path: p.to_path_buf(),
+            detail,
+        };
+        let text = std::fs::read_to_string(labels).map_err(|e| Error::io(labels, "read", e))?;
+        let labels_v: Labels =
+            serde_json::from_str(&text).map_err(|e| bad(labels, e.to_string()))?;
+        let tokenizer_v =
+            Tokenizer::from_file(tokenizer).map_err(|e| bad(tokenizer, e.to_string()))?;
+        let session = crate::onnx::session(model, config.threads)?;
+        Ok(Self {
+            session: Mutex::new(session),
+            tokenizer: tokenizer_v,
+            labels: labels_v,
+            info: ModelInfo {
+                name: format!("{} ({})", info.name, "mitool-coder"),
+                ..info
+            },
+            config,
+        })
+    }
+
+    /// The model's version string (recorded in every output).
+    pub fn version(&self) -> &str {
+        &self.labels.model_version
+    }
+
+    /// Name and SHA-256 of the ONNX file.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn ids(&self, text: &str) -> Result<Vec<i64>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| Error::Onnx(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().iter().map(|&i| i as i64).collect())
+    }
+
+    /// Builds the model input for utterance `i` of a session.
+    pub fn encode(&self, utts: &[Utterance], i: usize) -> Result<Encoded> {
+        let f = &self.labels.input_format;
+        let line = |u: &Utterance| format!("{}: {}", u.role.as_str(), u.text.trim());
+        let text_a = line(&utts[i]);
+        let ctx: Vec<String> = utts[..i]
+            .iter()
+            .rev()
+            .take(f.context_utterances)
+            .map(line)
+            .collect();
+        let text_b = if ctx.is_empty() {
+            f.empty_context_text_b.clone()
+        } else {
+            ctx.join(&f.context_separator)
+        };
+        let mut a = self.ids(&text_a)?;
+        let mut b = self.ids(&text_b)?;
+        let budget = self.labels.max_length.saturating_sub(3);
+        let mut truncated = false;
+        if a.len() + b.len() > budget {
+            let keep_b = budget
+                .saturating_sub(a.len())
+                .max(b.len().min(MIN_CONTEXT_TOKENS));
+            b.truncate(keep_b);
+            let keep_a = budget - b.len();
+            truncated = a.len() > keep_a;
+            a.truncate(keep_a);
+        }
+        let mut input_ids = Vec::with_capacity(a.len() + b.len() + 3);
+        input_ids.push(CLS);
+        input_ids.extend(&a);
+        input_ids.push(SEP);
+        let first = input_ids.len();
+        input_ids.extend(&b);
+        input_ids.push(SEP);
+        let mut token_type_ids = vec![0i64; input_ids.len()];
+        token_type_ids[first..].fill(1);
+        Ok(Encoded {
+            input_ids,
+            token_type_ids,
+            truncated,
+        })
+    }
+
+    /// Runs the model on encoded inputs (one batch, padded here).
+    pub fn run(&self, batch: &[&Encoded]) -> Result<Vec<Probabilities>> {
+        let n = batch.len();
+        let len = batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
+        let mut ids = Array2::<i64>::zeros((n, len));
+        let mut mask = Array2::<i64>::zeros((n, len));
+        let mut types = Array2::<i64>::zeros((n, len));
+        for (r, e) in batch.iter().enumerate() {
+            for (c, (&id, &t)) in e.input_ids.iter().zip(&e.token_type_ids).enumerate() {
+                ids[[r, c]] = id;
+                mask[[r, c]] = 1;
+                types[[r, c]] = t;
+            }
+        }
+        let wrap = |e: ort::Error| Error::Onnx(format!("coder: {e}"));
+        let mut session = self.session.lock().expect("poisoned");
+        let out = session
+            .run(ort::inputs![
+                "input_ids" => Tensor::from_array(ids).map_err(wrap)?,
+                "attention_mask" => Tensor::from_array(mask).map_err(wrap)?,
+                "token_type_ids" => Tensor::from_array(types).map_err(wrap)?,
+            ])
+            .map_err(wrap)?;
+        let head = |name: &str| -> Result<Vec<Vec<f32>>> {
+            let (shape, data) = out[name].try_extract_tensor::<f32>().map_err(wrap)?;
+            let width = shape[1] as usize;
+            Ok(data.chunks(width).map(<[f32]>::to_vec).collect())
+        };
+        let (m, f, x, c) = (
+            head("therapist_main")?,
+            head("therapist_fine")?,
+            head("exists")?,
+            head("client_talk")?,
+        );
+        Ok((0..n)
+            .map(|i| Probabilities {
+                therapist_main: m[i].clone(),
+                therapist_fine: f[i].clone(),
+                exists: x[i].clone(),
+                client_talk: c[i].clone(),
+            })
+            .collect())
+    }
+
+    /// Probabilities for every utterance of one session (in order; `None` for empty ones).
+    pub fn probabilities(
+        &self,
+        utts: &[Utterance],
+        path: &Path,
+        sink: &dyn Sink,
+    ) -> Result<Vec<Option<Probabilities>>> {
+        let mut enc: Vec<(usize, Encoded)> = Vec::with_capacity(utts.len());
+        let mut truncated = 0;
+        for i in 0..utts.len() {
+            if utts[i].text.trim().is_empty() {
+                continue;
+            }
+            let e = self.encode(utts, i)?;
+            truncated += e.truncated as usize;
+            enc.push((i, e));
+        }
+        if truncated > 0 {
+            sink.warning(
+                path,
+                &format!(
+                    "{truncated} long utterance(s) were cut to the coder's {} tokens",
+                    self.labels.max_length
+                ),
+            );
+        }
+        // Sorting by length keeps padding, and so wasted work, small.
+        enc.sort_by_key(|(i, e)| (e.input_ids.len(), *i));
+        let mut out: Vec<Option<Probabilities>> = vec![None; utts.len()];
+        sink.begin(path, Stage::Code, enc.len() as u64);
+        let mut done = 0;
+        for chunk in enc.chunks(self.config.batch_size) {
+            let refs: Vec<&Encoded> = chunk.iter().map(|(_, e)| e).collect();
+            for ((i, _), p) in chunk.iter().zip(self.run(&refs)?) {
+                out[*i] = Some(p);
+            }
+            done += chunk.len();
+            sink.advance(path, Stage::Code, done as u64);
+        }
+        sink.end(path, Stage::Code);
+        Ok(out)
+    }
+
+    /// Codes every utterance of one session in place: AnnoMI labels, MITI
+    /// codes and a confidence. Empty utterances are left uncoded.
+    pub fn code_session(&self, utts: &mut [Utterance], path: &Path, sink: &dyn Sink) -> Result<()> {
+        let probs = self.probabilities(utts, path, sink)?;
+        for (u, p) in utts.iter_mut().zip(probs) {
+            u.codes = match p {
+                Some(p) => decide(u.role, &p, &self.labels),
+                None => Codes::default(),
+            };
+        }
+        crate::miti::fill(utts);
+        Ok(())
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Turns probabilities into labels: the main behaviour from its head, the
+/// subtype from the fine head restricted to that behaviour, secondary
+/// behaviours from the flags (> 0.5). Confidence = P(main) · P(subtype | main)
+/// for practitioners, P(talk type) for clients.
+fn decide(role: Role, p: &Probabilities, labels: &Labels) -> Codes {
+    let name = |head: &str, i: usize| -> &str {
+        labels
+            .outputs
+            .get(head)
+            .and_then(|h| h.labels.get(i))
+            .map_or("", String::as_str)
+    };
+    match role {
+        Role::Client => {
+            let k = argmax(&p.client_talk);
+            Codes {
+                talk: name("client_talk", k).parse::<Talk>().ok(),
+                confidence: Some(p.client_talk[k]),
+                ..Default::default()
+            }
+        }
+        Role::Practitioner => {
+            let k = argmax(&p.therapist_main);
+            let main: Option<Main> = name("therapist_main", k).parse().ok();
+            let fine_prob = |label: &str| {
+                labels
+                    .outputs
+                    .get("therapist_fine")
+                    .and_then(|h| h.labels.iter().position(|l| l == label))
+                    .map_or(0.0, |i| p.therapist_fine[i])
+            };
+            // The best subtype among those of `prefix`, with its conditional probability.
+            let pick = |options: &[&str]| -> (usize, f32) {
+                let probs: Vec<f32> = options.iter().map(|o| fine_prob(o)).collect();
+                let total: f32 = probs.iter().sum::<f32>().max(1e-9);
+                let best = argmax(&probs);
+                (best, probs[best] / total)
+            };
+            let mut c = Codes {
+                main,
+                ..Default::default()
+            };
+            let mut conditional = 1.0;
+            let flag = |i: usize| p.exists.get(i).map(|&x| x > 0.5);
+            c.question_exists = flag(0);
+            c.reflection_exists = flag(1);
+            c.input_exists = flag(2);
+            let q = ["question_open", "question_closed"];
+            let r = ["reflection_simple", "reflection_complex"];
+            let t = [
+                "input_information",
+                "input_advice",
+                "input_negotiation",
+                "input_options",
+            ];
+            match main {
+                Some(Main::Question) => c.question_exists = Some(true),
+                Some(Main::Reflection) => c.reflection_exists = Some(true),
+                Some(Main::Input) => c.input_exists = Some(true),
+                _ => {}
+            }
+            // Subtypes for the main behaviour and for any flagged secondary one.
+            if c.question_exists == Some(true) {
+                let (b, pr) = pick(&q);
+                c.question = Some([QuestionType::Open, QuestionType::Closed][b]);
+                if main == Some(Main::Question) {
+                    conditional = pr;
+                }
+            }
+            if c.reflection_exists == Some(true) {
+                let (b, pr) = pick(&r);
+                c.reflection = Some([ReflectionType::Simple, ReflectionType::Complex][b]);
+                if main == Some(Main::Reflection) {
+                    conditional = pr;
+                }
+            }
+            if c.input_exists == Some(true) {
+                let (b, pr) = pick(&t);
+                c.input = Some(
+                    [
+                        InputType::Information,
+                        InputType::Advice,
+                        InputType::Negotiation,
+                        InputType::Options,
+                    ][b],
+                );
+                if main == Some(Main::Input) {
+                    conditional = pr;
+                }
+            }
+            c.confidence = Some(p.therapist_main[k] * conditional);
+            c
+        }
+    }
+}
+
+/// Where the bundled coder's files are, for tests and tools.
+pub fn bundled_dir() -> PathBuf {
+    Path::new(crate::models::BUILD_MODELS_DIR).join("coder")
+}
