@@ -12,6 +12,7 @@ use mitool_core::models::{self, Status, Store};
 use mitool_core::outfile;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
 
+mod diarize_cmd;
 mod progress;
 mod score_cmd;
 
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Transcribe recordings with Whisper, locally.
     Transcribe(TranscribeArgs),
+    /// Who spoke when: transcribe, tell speakers apart, split into utterances, find the practitioner.
+    Diarize(diarize_cmd::DiarizeArgs),
     /// Score coded utterances (MITI 4.2.1) into the session table, optionally with reports.
     Score(score_cmd::ScoreArgs),
     /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
@@ -133,6 +136,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let store = Store::open(cli.models_dir.as_deref())?;
     match cli.command {
         Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
+        Command::Diarize(args) => diarize_cmd::diarize_cmd(&store, args, cli.quiet),
         Command::Models(cmd) => models_cmd(&store, cmd),
         Command::Score(args) => score_cmd::score_cmd(args),
         Command::Agree(args) => score_cmd::agree_cmd(args),
