@@ -13,6 +13,7 @@ use mitool_core::outfile;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
 
 mod code_cmd;
+mod diarize_cmd;
 mod progress;
 mod score_cmd;
 
@@ -37,6 +38,8 @@ enum Command {
     Transcribe(TranscribeArgs),
     /// Code the utterances of transcripts (no audio needed) with the MI coder.
     Code(code_cmd::CodeArgs),
+    /// Who spoke when: transcribe, tell speakers apart, split into utterances, find the practitioner.
+    Diarize(diarize_cmd::DiarizeArgs),
     /// Score coded utterances (MITI 4.2.1) into the session table, optionally with reports.
     Score(score_cmd::ScoreArgs),
     /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
@@ -136,6 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let store = Store::open(cli.models_dir.as_deref())?;
     match cli.command {
         Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
+        Command::Diarize(args) => diarize_cmd::diarize_cmd(&store, args, cli.quiet),
         Command::Models(cmd) => models_cmd(&store, cmd),
         Command::Code(args) => code_cmd::code_cmd(&store, args, cli.quiet),
         Command::Score(args) => score_cmd::score_cmd(args),

@@ -9,6 +9,8 @@
 //! | read audio | [`audio`] | file → 16 kHz samples per channel |
 //! | find speech | [`vad`] | samples → speech regions |
 //! | transcribe | [`transcribe`] | samples + regions → [`transcript::Transcript`] |
+//! | tell speakers apart | [`diarize`] | samples → [`diarize::Diarization`] (turns) |
+//! | utterances and roles | [`roles`] | transcript + turns → [`utterance::Utterance`]s |
 //!
 //! Models are found, checked and installed by [`models`] (and converted by
 //! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
@@ -18,6 +20,7 @@ pub mod agree;
 pub mod audio;
 pub mod code;
 pub mod convert;
+pub mod diarize;
 pub mod error;
 pub mod miti;
 pub mod models;
@@ -25,6 +28,7 @@ pub mod onnx;
 pub mod outfile;
 pub mod progress;
 pub mod report;
+pub mod roles;
 pub mod score;
 pub mod transcribe;
 pub mod transcript;

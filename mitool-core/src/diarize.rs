@@ -1,0 +1,1352 @@
+//! Who spoke when: speaker diarization, pyannote-3.1 style, with ONNX models.
+//!
+//! 1. Sliding 10 s windows go through pyannote segmentation-3.0, decoded
+//!    hard to at most 3 local speakers per window (2 at once).
+//! 2. Each local speaker with enough speech *alone* gets one CAM++ embedding.
+//! 3. The embeddings are clustered (spectral, speaker count by eigengap, then
+//!    similar clusters merged so that one voice is not split in several).
+//! 4. Windows are stitched back on a global frame grid: per frame, the
+//!    number of speakers is the rounded mean of the windows' local counts,
+//!    and the most active clusters fill it.
+//!
+//! Recordings with one microphone per person (each voice dominating its own
+//! channel) skip all that: the speaker is the loudest channel.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ort::session::Session;
+use ort::value::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::audio::{Audio, SAMPLE_RATE};
+use crate::error::{Error, Result};
+use crate::models::Store;
+use crate::progress::{Sink, Stage};
+use crate::transcript::ModelInfo;
+use crate::vad::{Vad, VadConfig};
+
+/// Samples per segmentation window (10 s).
+const CHUNK: usize = 160_000;
+/// Segmentation output frames per window.
+const FRAMES: usize = 589;
+/// Samples between segmentation frames.
+const FRAME_STEP: usize = 270;
+/// A frame's central `FRAME_STEP` samples start this far into its receptive field.
+const FRAME_CENTRE: usize = 360;
+/// Seconds between segmentation frames.
+const FRAME_S: f64 = FRAME_STEP as f64 / SAMPLE_RATE as f64;
+/// Local speakers active in each powerset class.
+const POWERSET: [&[usize]; 7] = [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
+/// CAM++ returns NaN below this many samples.
+const MIN_EMBED_SAMPLES: usize = 720;
+
+/// Options for [`Diarizer`].
+#[derive(Debug, Clone)]
+pub struct DiarizeConfig {
+    /// The number of speakers, where known: skips estimating it.
+    pub speakers: Option<usize>,
+    /// The most speakers the estimate may find.
+    pub max_speakers: usize,
+    /// One channel per speaker: `Some(true)` forces it, `Some(false)` never,
+    /// `None` detects it from channel energy.
+    pub channels_are_speakers: Option<bool>,
+    /// Seconds between window starts (windows are 10 s long).
+    pub step_s: f32,
+    /// A local speaker needs this much speech alone in a window to be embedded.
+    pub min_embed_s: f32,
+    /// Clusters whose centroids are more similar than this (cosine) are one voice.
+    pub merge_cosine: f32,
+    /// Pauses shorter than this inside one speaker's speech are bridged.
+    pub min_gap_s: f32,
+    /// Turns shorter than this are dropped.
+    pub min_turn_s: f32,
+    /// ONNX Runtime threads.
+    pub threads: usize,
+}
+
+impl Default for DiarizeConfig {
+    fn default() -> Self {
+        Self {
+            speakers: None,
+            max_speakers: 4,
+            channels_are_speakers: None,
+            step_s: 2.5,
+            min_embed_s: 0.5,
+            merge_cosine: 0.55,
+            min_gap_s: 0.3,
+            min_turn_s: 0.1,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+impl DiarizeConfig {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(1..=20).contains(&self.max_speakers) {
+            return bad(format!(
+                "max speakers must be between 1 and 20, got {}",
+                self.max_speakers
+            ));
+        }
+        if let Some(n) = self.speakers {
+            if !(1..=20).contains(&n) {
+                return bad(format!("speakers must be between 1 and 20, got {n}"));
+            }
+        }
+        if !(0.5..=10.0).contains(&self.step_s) {
+            return bad(format!(
+                "diarization window step must be between 0.5 and 10 s, got {}",
+                self.step_s
+            ));
+        }
+        if !(0.05..=5.0).contains(&self.min_embed_s) {
+            return bad(format!(
+                "min_embed_s must be between 0.05 and 5 s, got {}",
+                self.min_embed_s
+            ));
+        }
+        if !(-1.0..=1.0).contains(&self.merge_cosine) {
+            return bad(format!(
+                "merge_cosine must be between -1 and 1, got {}",
+                self.merge_cosine
+            ));
+        }
+        if self.min_gap_s < 0.0 || self.min_turn_s < 0.0 {
+            return bad("min_gap_s and min_turn_s must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
+/// One stretch of one speaker's speech, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub start: f64,
+    pub end: f64,
+    /// Index into [`Diarization::speakers`] (or into the labels of an RTTM file).
+    pub speaker: usize,
+}
+
+impl Turn {
+    /// Length in seconds.
+    pub fn duration(&self) -> f64 {
+        self.end - self.start
+    }
+}
+
+/// A speaker found in the recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Speaker {
+    /// "S1", "S2", ... in order of first speech.
+    pub label: String,
+    /// Seconds of speech.
+    pub speech_s: f64,
+    /// Mean CAM++ embedding (L2-normalised), empty where none could be made.
+    pub centroid: Vec<f32>,
+}
+
+/// Who spoke when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diarization {
+    /// Turns ordered by start; turns of different speakers may overlap.
+    pub turns: Vec<Turn>,
+    pub speakers: Vec<Speaker>,
+    /// "neural" (segmentation + embeddings) or "channels" (one microphone each).
+    pub method: String,
+    /// Seconds where two or more speakers talk at once.
+    pub overlap_s: f64,
+    /// Length of the recording in seconds.
+    pub duration_s: f64,
+}
+
+impl Diarization {
+    /// The label of speaker `i`.
+    pub fn label(&self, i: usize) -> &str {
+        self.speakers.get(i).map_or("?", |s| s.label.as_str())
+    }
+
+    /// Index of the speaker called `label`.
+    pub fn index_of(&self, label: &str) -> Option<usize> {
+        self.speakers
+            .iter()
+            .position(|s| s.label.eq_ignore_ascii_case(label))
+    }
+
+    /// RTTM text (one `SPEAKER` line per turn) with `file_id` in column 2.
+    pub fn to_rttm(&self, file_id: &str) -> String {
+        let id: String = file_id
+            .chars()
+            .map(|c| if c.is_whitespace() { '_' } else { c })
+            .collect();
+        let mut s = String::new();
+        for t in &self.turns {
+            s.push_str(&format!(
+                "SPEAKER {id} 1 {:.3} {:.3} <NA> <NA> {} <NA> <NA>\n",
+                t.start,
+                t.duration(),
+                self.label(t.speaker)
+            ));
+        }
+        s
+    }
+}
+
+/// Turns read from an RTTM file, with their speaker labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rttm {
+    pub labels: Vec<String>,
+    pub turns: Vec<Turn>,
+}
+
+/// Reads the `SPEAKER` lines of an RTTM file.
+pub fn read_rttm(path: &Path) -> Result<Rttm> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
+    parse_rttm(&text).map_err(|(line, detail)| Error::Input {
+        path: path.to_path_buf(),
+        line: Some(line),
+        detail,
+    })
+}
+
+/// Parses RTTM text; errors give the line number.
+pub fn parse_rttm(text: &str) -> std::result::Result<Rttm, (u64, String)> {
+    let mut out = Rttm {
+        labels: Vec::new(),
+        turns: Vec::new(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first() != Some(&"SPEAKER") {
+            continue;
+        }
+        let line_no = i as u64 + 1;
+        if f.len() < 8 {
+            return Err((line_no, "a SPEAKER line needs at least 8 fields".into()));
+        }
+        let num = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or((line_no, format!("'{s}' is not a time in seconds")))
+        };
+        let (start, dur) = (num(f[3])?, num(f[4])?);
+        let speaker = match out.labels.iter().position(|l| l == f[7]) {
+            Some(k) => k,
+            None => {
+                out.labels.push(f[7].to_string());
+                out.labels.len() - 1
+            }
+        };
+        out.turns.push(Turn {
+            start,
+            end: start + dur,
+            speaker,
+        });
+    }
+    out.turns.sort_by(|a, b| a.start.total_cmp(&b.start));
+    Ok(out)
+}
+
+/// Diarization error, in seconds of reference speech.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DerReport {
+    pub missed: f64,
+    pub false_alarm: f64,
+    pub confusion: f64,
+    /// Scored reference speech (speaker-seconds, overlap counted per speaker).
+    pub total_ref: f64,
+    /// (missed + false alarm + confusion) / total_ref.
+    pub der: f64,
+}
+
+/// Diarization error rate of `hyp` against `reference`, scored on 10 ms
+/// frames. Frames within `collar_s` of a reference boundary are not scored;
+/// overlapped speech is. Speakers are matched one-to-one to maximise the
+/// time they share.
+pub fn der(reference: &[Turn], hyp: &[Turn], collar_s: f64) -> DerReport {
+    const STEP: f64 = 0.01;
+    let end = reference
+        .iter()
+        .chain(hyp)
+        .map(|t| t.end)
+        .fold(0.0f64, f64::max);
+    let n = (end / STEP).ceil() as usize + 1;
+    let grid = |turns: &[Turn]| -> Vec<Vec<bool>> {
+        let k = turns.iter().map(|t| t.speaker + 1).max().unwrap_or(0);
+        let mut g = vec![vec![false; n]; k];
+        for t in turns {
+            let a = ((t.start / STEP) - 0.5).ceil().max(0.0) as usize;
+            let b = (((t.end / STEP) - 0.5).ceil().max(0.0) as usize).min(n);
+            for f in a..b {
+                g[t.speaker][f] = true;
+            }
+        }
+        g
+    };
+    let (r, h) = (grid(reference), grid(hyp));
+    let mut scored = vec![true; n];
+    for t in reference {
+        for b in [t.start, t.end] {
+            let a = (((b - collar_s) / STEP) - 0.5).ceil().max(0.0) as usize;
+            let z = ((((b + collar_s) / STEP) - 0.5).ceil().max(0.0) as usize).min(n);
+            scored[a.min(n)..z].fill(false);
+        }
+    }
+    let mut shared = vec![vec![0.0; h.len()]; r.len()];
+    for (i, ri) in r.iter().enumerate() {
+        for (j, hj) in h.iter().enumerate() {
+            shared[i][j] = (0..n).filter(|&f| scored[f] && ri[f] && hj[f]).count() as f64;
+        }
+    }
+    let map = best_mapping(&shared);
+    let (mut missed, mut fa, mut conf, mut total) = (0usize, 0usize, 0usize, 0usize);
+    for f in (0..n).filter(|&f| scored[f]) {
+        let nr = r.iter().filter(|s| s[f]).count();
+        let nh = h.iter().filter(|s| s[f]).count();
+        let correct = map
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| m.is_some_and(|j| r[*i][f] && h[j][f]))
+            .count();
+        total += nr;
+        missed += nr.saturating_sub(nh);
+        fa += nh.saturating_sub(nr);
+        conf += nr.min(nh) - correct;
+    }
+    let s = |x: usize| x as f64 * STEP;
+    DerReport {
+        missed: s(missed),
+        false_alarm: s(fa),
+        confusion: s(conf),
+        total_ref: s(total),
+        der: if total == 0 {
+            if fa > 0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            (missed + fa + conf) as f64 / total as f64
+        },
+    }
+}
+
+/// The one-to-one assignment of rows to columns with the largest total
+/// weight: exhaustive for up to 8 rows and columns, greedy beyond.
+pub fn best_mapping(w: &[Vec<f64>]) -> Vec<Option<usize>> {
+    let rows = w.len();
+    let cols = w.first().map_or(0, Vec::len);
+    if rows.max(cols) > 8 {
+        let mut pairs: Vec<(usize, usize)> =
+            (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j))).collect();
+        pairs.sort_by(|a, b| w[b.0][b.1].total_cmp(&w[a.0][a.1]));
+        let mut map = vec![None; rows];
+        let mut used = vec![false; cols];
+        for (i, j) in pairs {
+            if map[i].is_none() && !used[j] && w[i][j] > 0.0 {
+                map[i] = Some(j);
+                used[j] = true;
+            }
+        }
+        return map;
+    }
+    fn go(
+        i: usize,
+        w: &[Vec<f64>],
+        used: &mut [bool],
+        cur: &mut Vec<Option<usize>>,
+        score: f64,
+        best: &mut (f64, Vec<Option<usize>>),
+    ) {
+        if i == w.len() {
+            if score > best.0 {
+                *best = (score, cur.clone());
+            }
+            return;
+        }
+        cur.push(None);
+        go(i + 1, w, used, cur, score, best);
+        cur.pop();
+        for j in 0..used.len() {
+            if !used[j] {
+                used[j] = true;
+                cur.push(Some(j));
+                go(i + 1, w, used, cur, score + w[i][j], best);
+                cur.pop();
+                used[j] = false;
+            }
+        }
+    }
+    let mut best = (-1.0, vec![None; rows]);
+    go(0, w, &mut vec![false; cols], &mut Vec::new(), 0.0, &mut best);
+    best.1
+}
+
+/// The diarization models, loaded once and shared by every recording.
+pub struct Diarizer {
+    config: DiarizeConfig,
+    segmentation: Mutex<Session>,
+    embedding: Mutex<Session>,
+    seg_path: PathBuf,
+    emb_path: PathBuf,
+    vad_path: PathBuf,
+    models: Vec<ModelInfo>,
+}
+
+impl Diarizer {
+    /// Loads segmentation-3.0 and CAM++ from the store.
+    pub fn new(store: &Store, config: DiarizeConfig) -> Result<Self> {
+        config.validate()?;
+        crate::onnx::init(store)?;
+        let names = ["pyannote-segmentation-3.0", "campplus", "silero-vad"];
+        let mut paths = Vec::new();
+        let mut models = Vec::new();
+        for name in names {
+            paths.push(store.require(name)?);
+            models.push(ModelInfo {
+                name: name.to_string(),
+                sha256: store.sha256(name).unwrap_or_default(),
+            });
+        }
+        let threads = config.threads.max(1);
+        Ok(Self {
+            segmentation: Mutex::new(crate::onnx::session(&paths[0], threads)?),
+            embedding: Mutex::new(crate::onnx::session(&paths[1], threads)?),
+            seg_path: paths[0].clone(),
+            emb_path: paths[1].clone(),
+            vad_path: paths[2].clone(),
+            config,
+            models,
+        })
+    }
+
+    /// The models used (segmentation, embedding, VAD), for provenance.
+    pub fn models(&self) -> &[ModelInfo] {
+        &self.models
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &DiarizeConfig {
+        &self.config
+    }
+
+    /// Who spoke when in `audio`. Silence gives an empty result.
+    pub fn diarize(&self, audio: &Audio, sink: &dyn Sink) -> Result<Diarization> {
+        if audio.is_empty() {
+            return Err(Error::NoAudio {
+                path: audio.path.clone(),
+                detail: "the recording holds no samples; nothing to diarize".into(),
+            });
+        }
+        let total_ms = (audio.duration_s() * 1000.0) as u64;
+        sink.begin(&audio.path, Stage::Diarize, total_ms);
+        let channels = match self.config.channels_are_speakers {
+            Some(false) => false,
+            Some(true) => audio.channels.len() >= 2,
+            None => audio.channels.len() >= 2 && channels_look_like_speakers(&audio.channels),
+        };
+        let result = if channels {
+            self.by_channel(audio)
+        } else {
+            self.neural(audio, sink)
+        };
+        sink.end(&audio.path, Stage::Diarize);
+        result
+    }
+
+    /// CAM++ embedding (L2-normalised) of 16 kHz samples; `None` when too short.
+    pub fn embed(&self, samples: &[f32]) -> Result<Option<Vec<f32>>> {
+        if samples.len() < MIN_EMBED_SAMPLES.max(1600) {
+            return Ok(None);
+        }
+        let wrap = |e: ort::Error| Error::Model {
+            path: self.emb_path.clone(),
+            detail: e.to_string(),
+        };
+        let x = Tensor::from_array(([1usize, samples.len()], samples.to_vec())).map_err(wrap)?;
+        let mut session = self.embedding.lock().expect("embedding session poisoned");
+        let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
+        let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
+        let mut v = e.to_vec();
+        if v.iter().any(|x| !x.is_finite()) {
+            return Ok(None);
+        }
+        normalise(&mut v);
+        Ok(Some(v))
+    }
+
+    /// Embeds a whole recording (e.g. a practitioner's voice sample), using
+    /// only its speech.
+    pub fn embed_voice(&self, audio: &Audio) -> Result<Vec<f32>> {
+        let mono = audio.mono();
+        let mut vad = Vad::new(&self.vad_path, VadConfig::default())?;
+        let speech: Vec<f32> = vad
+            .regions(&mono, |_| {})?
+            .iter()
+            .flat_map(|r| mono[r.start..r.end].iter().copied())
+            .collect();
+        self.embed(&speech)?.ok_or_else(|| Error::NoAudio {
+            path: audio.path.clone(),
+            detail: "the voice sample has too little speech (at least 1 s is needed, 10 s or more is better)".into(),
+        })
+    }
+
+    fn segment(&self, windows: &[Vec<f32>]) -> Result<Vec<Vec<[bool; 3]>>> {
+        let wrap = |e: ort::Error| Error::Model {
+            path: self.seg_path.clone(),
+            detail: e.to_string(),
+        };
+        let mut flat = Vec::with_capacity(windows.len() * CHUNK);
+        for w in windows {
+            flat.extend_from_slice(w);
+        }
+        let x = Tensor::from_array(([windows.len(), 1, CHUNK], flat)).map_err(wrap)?;
+        let mut session = self.segmentation.lock().expect("segmentation session poisoned");
+        let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
+        let (_, lp) = out["log_probs"].try_extract_tensor::<f32>().map_err(wrap)?;
+        Ok(lp
+            .chunks(FRAMES * 7)
+            .map(|win| {
+                win.chunks(7)
+                    .map(|frame| {
+                        let class = frame
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(0, |(i, _)| i);
+                        let mut a = [false; 3];
+                        for &k in POWERSET[class] {
+                            a[k] = true;
+                        }
+                        a
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn neural(&self, audio: &Audio, sink: &dyn Sink) -> Result<Diarization> {
+        let mono = audio.mono();
+        let duration_s = audio.duration_s();
+        if is_silent(&mono) {
+            return Ok(empty("neural", duration_s));
+        }
+        // Window starts on the frame grid, so every window's frames line up.
+        let step = ((self.config.step_s as f64 * SAMPLE_RATE as f64 / FRAME_STEP as f64).round()
+            as usize)
+            .max(1)
+            * FRAME_STEP;
+        let mut starts = vec![0usize];
+        while starts.last().unwrap() + CHUNK < mono.len() {
+            starts.push(starts.last().unwrap() + step);
+        }
+        let window = |s: usize| -> Vec<f32> {
+            let mut w = vec![0f32; CHUNK];
+            let e = (s + CHUNK).min(mono.len());
+            w[..e - s].copy_from_slice(&mono[s..e]);
+            w
+        };
+
+        // 1. Segmentation, a few windows per run.
+        let mut local: Vec<Vec<[bool; 3]>> = Vec::with_capacity(starts.len());
+        for batch in starts.chunks(4) {
+            let wins: Vec<Vec<f32>> = batch.iter().map(|&s| window(s)).collect();
+            local.extend(self.segment(&wins)?);
+            let done = (batch.last().unwrap() + CHUNK).min(mono.len());
+            sink.advance(&audio.path, Stage::Diarize, (done as u64 * 1000) / (2 * 16_000));
+        }
+        // Frames past the end of the recording are padding.
+        let n_frames = mono.len().div_ceil(FRAME_STEP);
+        for (w, &s) in local.iter_mut().zip(&starts) {
+            for (i, f) in w.iter_mut().enumerate() {
+                if s / FRAME_STEP + i >= n_frames {
+                    *f = [false; 3];
+                }
+            }
+        }
+
+        // 2. One embedding per (window, local speaker) with enough solo speech.
+        let min_alone = (self.config.min_embed_s as f64 / FRAME_S).ceil() as usize;
+        let mut embeddings: Vec<Vec<f32>> = Vec::new();
+        let mut owners: Vec<(usize, usize)> = Vec::new();
+        let mut leftovers: Vec<(usize, usize)> = Vec::new();
+        for (w, frames) in local.iter().enumerate() {
+            for k in 0..3 {
+                let alone: Vec<usize> = (0..FRAMES)
+                    .filter(|&i| frames[i][k] && frames[i].iter().filter(|&&x| x).count() == 1)
+                    .collect();
+                let active = frames.iter().filter(|f| f[k]).count();
+                if alone.len() >= min_alone {
+                    if let Some(e) = self.embed(&gather(&mono, starts[w], &alone))? {
+                        embeddings.push(e);
+                        owners.push((w, k));
+                        continue;
+                    }
+                }
+                if active > 0 {
+                    leftovers.push((w, k));
+                }
+            }
+            sink.advance(
+                &audio.path,
+                Stage::Diarize,
+                total_ms(mono.len()) / 2 + total_ms(starts[w].min(mono.len())) / 2,
+            );
+        }
+        if embeddings.is_empty() {
+            // Speech too short to embed: one speaker, if any speech at all.
+            embeddings.push(Vec::new());
+            owners = (0..local.len())
+                .flat_map(|w| (0..3).map(move |k| (w, k)))
+                .collect();
+            leftovers.clear();
+        }
+
+        // 3. Cluster.
+        let labels = if embeddings[0].is_empty() {
+            vec![0; owners.len()]
+        } else {
+            cluster(
+                &embeddings,
+                self.config.speakers,
+                self.config.max_speakers,
+                self.config.merge_cosine,
+            )
+        };
+        let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+        let mut centroids = vec![vec![0f32; embeddings[0].len()]; k];
+        for (e, &l) in embeddings.iter().zip(&labels) {
+            for (c, x) in centroids[l].iter_mut().zip(e) {
+                *c += x;
+            }
+        }
+        centroids.iter_mut().for_each(|c| normalise(c));
+        let mut assign: Vec<[Option<usize>; 3]> = vec![[None; 3]; local.len()];
+        for (&(w, s), &l) in owners.iter().zip(&labels) {
+            assign[w][s] = Some(l);
+        }
+        // Local speakers with too little solo speech join the nearest centroid.
+        for (w, s) in leftovers {
+            let active: Vec<usize> = (0..FRAMES).filter(|&i| local[w][i][s]).collect();
+            if let Some(e) = self.embed(&gather(&mono, starts[w], &active))? {
+                assign[w][s] = nearest(&centroids, &e);
+            }
+        }
+
+        // 4. Stitch the windows together.
+        let mut act = vec![vec![0f32; k]; n_frames];
+        let mut count = vec![0f32; n_frames];
+        let mut speaking = vec![0f32; n_frames];
+        for (w, frames) in local.iter().enumerate() {
+            let off = starts[w] / FRAME_STEP;
+            for (i, f) in frames.iter().enumerate() {
+                let g = off + i;
+                if g >= n_frames {
+                    break;
+                }
+                count[g] += 1.0;
+                // Two local speakers of one window may be the same cluster.
+                let mut seen = 0u64;
+                for s in 0..3 {
+                    if f[s] {
+                        speaking[g] += 1.0;
+                        if let Some(c) = assign[w][s] {
+                            if seen & (1 << c) == 0 {
+                                act[g][c] += 1.0;
+                                seen |= 1 << c;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut active = vec![vec![false; n_frames]; k];
+        for g in 0..n_frames {
+            if count[g] == 0.0 {
+                continue;
+            }
+            let n = ((speaking[g] / count[g]).round() as usize).min(k);
+            let mut order: Vec<usize> = (0..k).filter(|&c| act[g][c] > 0.0).collect();
+            order.sort_by(|&a, &b| act[g][b].total_cmp(&act[g][a]).then(a.cmp(&b)));
+            for &c in order.iter().take(n) {
+                active[c][g] = true;
+            }
+        }
+        let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
+        let mut turns = Vec::new();
+        for (c, frames) in active.iter().enumerate() {
+            let mut g = 0;
+            while g < n_frames {
+                if !frames[g] {
+                    g += 1;
+                    continue;
+                }
+                let a = g;
+                while g < n_frames && frames[g] {
+                    g += 1;
+                }
+                turns.push(Turn {
+                    start: frame_time(a),
+                    end: frame_time(g).min(duration_s),
+                    speaker: c,
+                });
+            }
+        }
+        Ok(finish(
+            turns,
+            centroids,
+            "neural",
+            duration_s,
+            &self.config,
+        ))
+    }
+
+    fn by_channel(&self, audio: &Audio) -> Result<Diarization> {
+        let duration_s = audio.duration_s();
+        let mono = audio.mono();
+        if is_silent(&mono) {
+            return Ok(empty("channels", duration_s));
+        }
+        let mut vad = Vad::new(&self.vad_path, VadConfig::default())?;
+        let regions = vad.regions(&mono, |_| {})?;
+        // Loudest channel per 30 ms frame inside speech, smoothed by a majority
+        // over ±150 ms so that a cough in the other microphone does not flip it.
+        const HOP: usize = 480;
+        let n = mono.len().div_ceil(HOP);
+        let mut owner: Vec<Option<usize>> = vec![None; n];
+        for r in &regions {
+            for (f, slot) in owner
+                .iter_mut()
+                .enumerate()
+                .take(r.end.div_ceil(HOP))
+                .skip(r.start / HOP)
+            {
+                let (a, b) = (f * HOP, ((f + 1) * HOP).min(mono.len()));
+                *slot = (0..audio.channels.len())
+                    .max_by(|&x, &y| {
+                        energy(&audio.channels[x][a..b]).total_cmp(&energy(&audio.channels[y][a..b]))
+                    });
+            }
+        }
+        let smoothed: Vec<Option<usize>> = (0..n)
+            .map(|f| {
+                owner[f]?;
+                let mut votes = [0usize; 16];
+                for o in owner[f.saturating_sub(5)..(f + 6).min(n)].iter().flatten() {
+                    votes[(*o).min(15)] += 1;
+                }
+                (0..16).max_by_key(|&c| (votes[c], std::cmp::Reverse(c)))
+            })
+            .collect();
+        let mut turns = Vec::new();
+        let mut f = 0;
+        while f < n {
+            let Some(c) = smoothed[f] else {
+                f += 1;
+                continue;
+            };
+            let a = f;
+            while f < n && smoothed[f] == Some(c) {
+                f += 1;
+            }
+            turns.push(Turn {
+                start: (a * HOP) as f64 / SAMPLE_RATE as f64,
+                end: ((f * HOP) as f64 / SAMPLE_RATE as f64).min(duration_s),
+                speaker: c,
+            });
+        }
+        // A centroid per channel, from up to 60 s of its own speech.
+        let mut centroids = Vec::new();
+        for c in 0..audio.channels.len() {
+            let mut own = Vec::new();
+            for t in turns.iter().filter(|t| t.speaker == c) {
+                let a = (t.start * SAMPLE_RATE as f64) as usize;
+                let b = ((t.end * SAMPLE_RATE as f64) as usize).min(mono.len());
+                own.extend_from_slice(&audio.channels[c][a..b]);
+                if own.len() > 60 * SAMPLE_RATE as usize {
+                    break;
+                }
+            }
+            centroids.push(self.embed(&own)?.unwrap_or_default());
+        }
+        Ok(finish(turns, centroids, "channels", duration_s, &self.config))
+    }
+}
+
+fn total_ms(samples: usize) -> u64 {
+    samples as u64 * 1000 / SAMPLE_RATE as u64
+}
+
+fn empty(method: &str, duration_s: f64) -> Diarization {
+    Diarization {
+        turns: Vec::new(),
+        speakers: Vec::new(),
+        method: method.into(),
+        overlap_s: 0.0,
+        duration_s,
+    }
+}
+
+/// True when nothing in `samples` rises above -60 dBFS.
+fn is_silent(samples: &[f32]) -> bool {
+    samples.iter().all(|x| x.abs() < 1e-3)
+}
+
+fn energy(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32
+}
+
+/// Samples under the central part of the given frames of a window.
+fn gather(mono: &[f32], start: usize, frames: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(frames.len() * FRAME_STEP);
+    for &i in frames {
+        let a = start + i * FRAME_STEP + FRAME_CENTRE;
+        let b = (a + FRAME_STEP).min(mono.len());
+        if a < b {
+            out.extend_from_slice(&mono[a..b]);
+        }
+    }
+    out
+}
+
+fn normalise(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Cosine of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut ab, mut aa, mut bb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa.sqrt() * bb.sqrt())
+    }
+}
+
+fn nearest(centroids: &[Vec<f32>], e: &[f32]) -> Option<usize> {
+    (0..centroids.len()).max_by(|&a, &b| cosine(&centroids[a], e).total_cmp(&cosine(&centroids[b], e)))
+}
+
+/// Merges short gaps, drops short turns, orders speakers by first speech
+/// and labels them S1, S2, ...
+fn finish(
+    mut turns: Vec<Turn>,
+    centroids: Vec<Vec<f32>>,
+    method: &str,
+    duration_s: f64,
+    cfg: &DiarizeConfig,
+) -> Diarization {
+    turns.sort_by(|a, b| a.speaker.cmp(&b.speaker).then(a.start.total_cmp(&b.start)));
+    let mut merged: Vec<Turn> = Vec::new();
+    for t in turns {
+        match merged.last_mut() {
+            Some(m) if m.speaker == t.speaker && t.start - m.end < cfg.min_gap_s as f64 => {
+                m.end = m.end.max(t.end);
+            }
+            _ => merged.push(t),
+        }
+    }
+    merged.retain(|t| t.duration() >= cfg.min_turn_s as f64);
+    merged.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.speaker.cmp(&b.speaker)));
+    // Relabel by first appearance.
+    let mut order: Vec<usize> = Vec::new();
+    for t in &merged {
+        if !order.contains(&t.speaker) {
+            order.push(t.speaker);
+        }
+    }
+    for t in &mut merged {
+        t.speaker = order.iter().position(|&s| s == t.speaker).unwrap_or(0);
+    }
+    let speakers = order
+        .iter()
+        .enumerate()
+        .map(|(i, &old)| Speaker {
+            label: format!("S{}", i + 1),
+            speech_s: merged
+                .iter()
+                .filter(|t| t.speaker == i)
+                .map(Turn::duration)
+                .sum(),
+            centroid: centroids.get(old).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let overlap_s = overlap_seconds(&merged);
+    Diarization {
+        turns: merged,
+        speakers,
+        method: method.into(),
+        overlap_s,
+        duration_s,
+    }
+}
+
+/// Seconds where at least two turns overlap.
+fn overlap_seconds(turns: &[Turn]) -> f64 {
+    let mut ev: Vec<(f64, i32)> = turns
+        .iter()
+        .flat_map(|t| [(t.start, 1), (t.end, -1)])
+        .collect();
+    ev.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut depth, mut last, mut total) = (0, 0.0, 0.0);
+    for (t, d) in ev {
+        if depth >= 2 {
+            total += t - last;
+        }
+        depth += d;
+        last = t;
+    }
+    total
+}
+
+/// Whether each voice dominates its own channel: in most loud frames one
+/// channel is at least 10 dB above the others, and at least two channels
+/// take turns at dominating.
+pub fn channels_look_like_speakers(channels: &[Vec<f32>]) -> bool {
+    const HOP: usize = 480;
+    let n = channels.first().map_or(0, Vec::len) / HOP;
+    if channels.len() < 2 || n == 0 {
+        return false;
+    }
+    let db = |x: &[f32]| 10.0 * (energy(x) + 1e-10).log10();
+    let frames: Vec<Vec<f32>> = (0..n)
+        .map(|f| {
+            channels
+                .iter()
+                .map(|c| db(&c[f * HOP..(f + 1) * HOP]))
+                .collect()
+        })
+        .collect();
+    let mut loudest: Vec<f32> = frames
+        .iter()
+        .map(|v| v.iter().copied().fold(f32::MIN, f32::max))
+        .collect();
+    loudest.sort_by(f32::total_cmp);
+    // Speech frames: well above the recording's noise floor.
+    let floor = loudest[loudest.len() / 10];
+    let peak = loudest[loudest.len() * 95 / 100];
+    let gate = (floor + 15.0).min(peak - 20.0).max(-60.0);
+    let mut wins = vec![0usize; channels.len()];
+    let (mut loud, mut dominant) = (0usize, 0usize);
+    for v in &frames {
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+        if v[order[0]] < gate {
+            continue;
+        }
+        loud += 1;
+        if v[order[0]] - v[order[1]] >= 10.0 {
+            dominant += 1;
+            wins[order[0]] += 1;
+        }
+    }
+    let takers = wins.iter().filter(|&&w| w * 20 >= dominant.max(1)).count();
+    loud > 0 && dominant * 10 >= loud * 7 && takers >= 2
+}
+
+/// Spectral clustering of L2-normalised embeddings; returns a label per
+/// embedding, labels 0..k. `speakers` forces k; otherwise k comes from the
+/// eigengap (at most `max_k`) and clusters with centroids more similar than
+/// `merge_cosine` are merged.
+pub fn cluster(
+    emb: &[Vec<f32>],
+    speakers: Option<usize>,
+    max_k: usize,
+    merge_cosine: f32,
+) -> Vec<usize> {
+    let n = emb.len();
+    if n <= 1 {
+        return vec![0; n];
+    }
+    let max_k = max_k.min(n).max(1);
+    // Affinity: cosine, each row pruned to its nearest neighbours (so that
+    // background similarity between voices does not connect everything),
+    // then symmetrised.
+    let sim: Vec<f64> = (0..n * n)
+        .map(|ij| cosine(&emb[ij / n], &emb[ij % n]) as f64)
+        .collect();
+    let keep = ((n as f64 * 0.3).ceil() as usize).clamp(2.min(n - 1), n - 1);
+    let mut a = vec![0f64; n * n];
+    for i in 0..n {
+        let mut idx: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        idx.sort_by(|&x, &y| sim[i * n + y].total_cmp(&sim[i * n + x]));
+        for &j in idx.iter().take(keep) {
+            a[i * n + j] = sim[i * n + j].max(0.0);
+        }
+    }
+    let mut s = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            s[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        }
+    }
+    // Normalised Laplacian L = I - D^-1/2 S D^-1/2.
+    let d: Vec<f64> = (0..n)
+        .map(|i| s[i * n..(i + 1) * n].iter().sum::<f64>().max(1e-9).sqrt().recip())
+        .collect();
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            l[i * n + j] = f64::from(u8::from(i == j)) - d[i] * s[i * n + j] * d[j];
+        }
+    }
+    let (vals, vecs) = sym_eigen(l, n);
+    let k = match speakers {
+        Some(k) => k.min(n),
+        None => (1..=max_k)
+            .max_by(|&a, &b| {
+                let gap = |k: usize| vals.get(k).copied().unwrap_or(2.0) - vals[k - 1];
+                gap(a).total_cmp(&gap(b)).then(b.cmp(&a))
+            })
+            .unwrap_or(1),
+    };
+    let mut labels = if k <= 1 {
+        vec![0; n]
+    } else {
+        let mut rows: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..k).map(|c| vecs[i * n + c]).collect())
+            .collect();
+        for r in &mut rows {
+            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                r.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        kmeans(&rows, k)
+    };
+    if speakers.is_none() {
+        merge_similar(emb, &mut labels, merge_cosine);
+    }
+    compact(&mut labels);
+    labels
+}
+
+/// Renumbers labels 0.. in order of first use.
+fn compact(labels: &mut [usize]) {
+    let mut seen: Vec<usize> = Vec::new();
+    for l in labels.iter_mut() {
+        let i = match seen.iter().position(|s| s == l) {
+            Some(i) => i,
+            None => {
+                seen.push(*l);
+                seen.len() - 1
+            }
+        };
+        *l = i;
+    }
+}
+
+/// Merges, most similar first, clusters whose centroids' cosine exceeds `limit`.
+fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32) {
+    loop {
+        let mut ids: Vec<usize> = labels.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() < 2 {
+            return;
+        }
+        let cents: Vec<Vec<f32>> = ids
+            .iter()
+            .map(|&c| {
+                let mut m = vec![0f32; emb[0].len()];
+                for (e, _) in emb.iter().zip(labels.iter()).filter(|(_, &l)| l == c) {
+                    m.iter_mut().zip(e).for_each(|(a, b)| *a += b);
+                }
+                normalise(&mut m);
+                m
+            })
+            .collect();
+        let mut best = (f32::MIN, 0, 0);
+        for i in 0..ids.len() {
+            for j in i + 1..ids.len() {
+                let c = cosine(&cents[i], &cents[j]);
+                if c > best.0 {
+                    best = (c, i, j);
+                }
+            }
+        }
+        if best.0 <= limit {
+            return;
+        }
+        let (keep, gone) = (ids[best.1], ids[best.2]);
+        labels
+            .iter_mut()
+            .filter(|l| **l == gone)
+            .for_each(|l| *l = keep);
+    }
+}
+
+/// Lloyd's k-means with farthest-point initialisation (deterministic).
+fn kmeans(rows: &[Vec<f64>], k: usize) -> Vec<usize> {
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+    let mut centres = vec![rows[0].clone()];
+    while centres.len() < k {
+        let far = (0..rows.len())
+            .max_by(|&a, &b| {
+                let da = centres.iter().map(|c| dist(&rows[a], c)).fold(f64::MAX, f64::min);
+                let db = centres.iter().map(|c| dist(&rows[b], c)).fold(f64::MAX, f64::min);
+                da.total_cmp(&db).then(b.cmp(&a))
+            })
+            .unwrap_or(0);
+        centres.push(rows[far].clone());
+    }
+    let mut labels = vec![0; rows.len()];
+    for _ in 0..100 {
+        let new: Vec<usize> = rows
+            .iter()
+            .map(|r| {
+                (0..k)
+                    .min_by(|&a, &b| dist(r, &centres[a]).total_cmp(&dist(r, &centres[b])))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let changed = new != labels;
+        labels = new;
+        for (c, centre) in centres.iter_mut().enumerate() {
+            let members: Vec<&Vec<f64>> =
+                rows.iter().zip(&labels).filter(|(_, &l)| l == c).map(|(r, _)| r).collect();
+            if !members.is_empty() {
+                for (d, x) in centre.iter_mut().enumerate() {
+                    *x = members.iter().map(|m| m[d]).sum::<f64>() / members.len() as f64;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    labels
+}
+
+/// Eigenvalues (ascending) and eigenvectors (column `c` of the row-major
+/// result is the vector of value `c`) of a symmetric `n`×`n` matrix, by
+/// cyclic Jacobi rotations: simple and exact enough for the few hundred
+/// embeddings of a session.
+fn sym_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0f64; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(1e-300);
+    for _sweep in 0..60 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
+            .sum();
+        if off <= 1e-24 * scale {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (x, y) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * x - s * y;
+                    a[k * n + q] = s * x + c * y;
+                }
+                for k in 0..n {
+                    let (x, y) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * x - s * y;
+                    a[q * n + k] = s * x + c * y;
+                }
+                for k in 0..n {
+                    let (x, y) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * x - s * y;
+                    v[k * n + q] = s * x + c * y;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| a[x * n + x].total_cmp(&a[y * n + y]));
+    let vals = order.iter().map(|&i| a[i * n + i]).collect();
+    let mut vecs = vec![0f64; n * n];
+    for (c, &i) in order.iter().enumerate() {
+        for r in 0..n {
+            vecs[r * n + c] = v[r * n + i];
+        }
+    }
+    (vals, vecs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(start: f64, end: f64, speaker: usize) -> Turn {
+        Turn {
+            start,
+            end,
+            speaker,
+        }
+    }
+
+    #[test]
+    fn der_of_a_perfect_relabelled_hypothesis_is_zero() {
+        let r = [t(0.0, 5.0, 0), t(5.0, 10.0, 1), t(9.0, 12.0, 0)];
+        let h = [t(0.0, 5.0, 1), t(5.0, 10.0, 0), t(9.0, 12.0, 1)];
+        let d = der(&r, &h, 0.0);
+        assert!(d.der < 1e-9, "{d:?}");
+        assert!((d.total_ref - 13.0).abs() < 0.02, "{d:?}");
+    }
+
+    #[test]
+    fn der_counts_miss_false_alarm_and_confusion() {
+        let r = [t(0.0, 10.0, 0), t(10.0, 20.0, 1)];
+        // 2 s missed, 1 s false alarm (after 20 s), 3 s of speaker 1 called speaker 0.
+        let h = [t(0.0, 8.0, 0), t(10.0, 13.0, 0), t(13.0, 21.0, 1)];
+        let d = der(&r, &h, 0.0);
+        assert!((d.missed - 2.0).abs() < 0.02, "{d:?}");
+        assert!((d.false_alarm - 1.0).abs() < 0.02, "{d:?}");
+        assert!((d.confusion - 3.0).abs() < 0.02, "{d:?}");
+        assert!((d.der - 6.0 / 20.0).abs() < 0.002, "{d:?}");
+        // The collar removes ±0.5 s around the reference boundaries 0, 10, 20.
+        let c = der(&r, &h, 0.5);
+        assert!((c.total_ref - 18.0).abs() < 0.03, "{c:?}");
+        assert!((c.missed - 1.5).abs() < 0.02, "{c:?}");
+        assert!((c.false_alarm - 0.5).abs() < 0.02 && (c.confusion - 2.5).abs() < 0.02);
+    }
+
+    #[test]
+    fn der_scores_overlap_and_extra_speakers() {
+        let r = [t(0.0, 10.0, 0), t(5.0, 10.0, 1)];
+        let h = [t(0.0, 10.0, 0)];
+        let d = der(&r, &h, 0.0);
+        assert!((d.missed - 5.0).abs() < 0.02 && d.confusion < 0.02, "{d:?}");
+        let h = [t(0.0, 5.0, 0), t(5.0, 10.0, 1), t(5.0, 10.0, 2)];
+        let d = der(&r, &h, 0.0);
+        assert!((d.confusion - 5.0).abs() < 0.02, "{d:?}");
+    }
+
+    #[test]
+    fn rttm_round_trips() {
+        let d = finish(
+            vec![t(0.5, 2.0, 1), t(2.5, 4.0, 0)],
+            vec![vec![], vec![]],
+            "neural",
+            5.0,
+            &DiarizeConfig::default(),
+        );
+        assert_eq!(d.speakers[0].label, "S1");
+        let text = d.to_rttm("my file");
+        assert!(text.starts_with("SPEAKER my_file 1 0.500 1.500 <NA> <NA> S1"));
+        let back = parse_rttm(&text).unwrap();
+        assert_eq!(back.labels, ["S1", "S2"]);
+        assert_eq!(back.turns, d.turns);
+        assert!(parse_rttm("SPEAKER x 1 abc 1 <NA> <NA> A").is_err());
+    }
+
+    #[test]
+    fn finish_bridges_short_gaps_and_drops_blips() {
+        let d = finish(
+            vec![t(0.0, 1.0, 0), t(1.2, 2.0, 0), t(3.0, 3.05, 1), t(4.0, 5.0, 0)],
+            vec![],
+            "neural",
+            5.0,
+            &DiarizeConfig::default(),
+        );
+        assert_eq!(d.turns, vec![t(0.0, 2.0, 0), t(4.0, 5.0, 0)]);
+        assert_eq!(d.speakers.len(), 1);
+    }
+
+    #[test]
+    fn jacobi_finds_eigenpairs() {
+        let a = vec![2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 5.0];
+        let (vals, vecs) = sym_eigen(a.clone(), 3);
+        assert!((vals[0] - 1.0).abs() < 1e-9 && (vals[1] - 3.0).abs() < 1e-9);
+        assert!((vals[2] - 5.0).abs() < 1e-9);
+        for c in 0..3 {
+            for r in 0..3 {
+                let av: f64 = (0..3).map(|k| a[r * 3 + k] * vecs[k * 3 + c]).sum();
+                assert!((av - vals[c] * vecs[r * 3 + c]).abs() < 1e-9);
+            }
+        }
+    }
+
+    /// Embeddings scattered around `k` random voices, like CAM++'s (same
+    /// voice ~0.65 cosine, different voices ~0.3).
+    fn synthetic(counts: &[usize], seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+        let mut state = seed;
+        let mut rnd = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let shared: Vec<f32> = (0..192).map(|_| rnd()).collect();
+        let voices: Vec<Vec<f32>> = counts
+            .iter()
+            .map(|_| (0..192).map(|d| 0.6 * shared[d] + rnd()).collect())
+            .collect();
+        let mut emb = Vec::new();
+        let mut truth = Vec::new();
+        for (v, &c) in counts.iter().enumerate() {
+            for _ in 0..c {
+                let mut e: Vec<f32> = voices[v].iter().map(|x| x + 0.7 * rnd()).collect();
+                normalise(&mut e);
+                emb.push(e);
+                truth.push(v);
+            }
+        }
+        (emb, truth)
+    }
+
+    fn same_partition(a: &[usize], b: &[usize]) -> bool {
+        (0..a.len()).all(|i| (0..a.len()).all(|j| (a[i] == a[j]) == (b[i] == b[j])))
+    }
+
+    #[test]
+    fn clustering_finds_the_voices_and_their_number() {
+        for (counts, seed) in [(&[20, 8][..], 1), (&[10, 10, 6][..], 2), (&[12, 5, 9, 7][..], 3)] {
+            let (emb, truth) = synthetic(counts, seed);
+            let labels = cluster(&emb, None, 6, 0.55);
+            assert!(same_partition(&labels, &truth), "{counts:?}: {labels:?}");
+        }
+    }
+
+    #[test]
+    fn one_voice_stays_one_and_forced_counts_are_obeyed() {
+        let (emb, _) = synthetic(&[25], 4);
+        assert!(cluster(&emb, None, 6, 0.55).iter().all(|&l| l == 0));
+        let (emb, truth) = synthetic(&[9, 9], 5);
+        let labels = cluster(&emb, Some(2), 6, 0.55);
+        assert!(same_partition(&labels, &truth), "{labels:?}");
+        assert_eq!(cluster(&emb[..1], None, 4, 0.55), vec![0]);
+        assert!(cluster(&[], None, 4, 0.55).is_empty());
+    }
+
+    #[test]
+    fn channel_dominance_is_detected() {
+        let tone = |f: f32, on: bool| -> Vec<f32> {
+            (0..16_000)
+                .map(|n| if on { 0.3 * (n as f32 * f / 16_000.0 * 6.283).sin() } else { 0.0 })
+                .collect()
+        };
+        // Left talks, then right; each is silent (plus faint bleed) while the other talks.
+        let mut l = tone(300.0, true);
+        l.extend(tone(300.0, false));
+        let mut r = tone(500.0, false);
+        r.extend(tone(500.0, true));
+        for (i, x) in r.iter_mut().enumerate().take(16_000) {
+            *x += 0.003 * l[i];
+        }
+        assert!(channels_look_like_speakers(&[l.clone(), r]));
+        assert!(!channels_look_like_speakers(&[l.clone(), l]));
+    }
+}

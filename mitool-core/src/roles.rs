@@ -1,0 +1,605 @@
+//! From words and speaker turns to utterances, and who the practitioner is.
+//!
+//! Each Whisper word goes to the speaker talking at its time; a speaker's
+//! run of words is cut into utterances at sentence ends and long pauses.
+//! The practitioner is then the speaker whose talk looks like a
+//! practitioner's (questions, "you" more than "I", reflections), unless the
+//! caller names them or gives a sample of their voice.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::{self, AudioConfig};
+use crate::diarize::{cosine, Diarization, Diarizer};
+use crate::error::{Error, Result};
+use crate::transcript::{ModelInfo, SourceInfo, Transcript, Word};
+use crate::utterance::{Codes, Role, Utterance};
+
+/// Options for [`attribute`].
+#[derive(Debug, Clone)]
+pub struct UtteranceConfig {
+    /// A pause longer than this (seconds) ends an utterance.
+    pub max_pause_s: f64,
+    /// A word counts as overlapped when another speaker covers this share of it.
+    pub overlap_share: f64,
+    /// Also end utterances at sentence ends (. ? !).
+    pub split_sentences: bool,
+}
+
+impl Default for UtteranceConfig {
+    fn default() -> Self {
+        Self {
+            max_pause_s: 1.5,
+            overlap_share: 0.5,
+            split_sentences: true,
+        }
+    }
+}
+
+impl UtteranceConfig {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.1..=60.0).contains(&self.max_pause_s) {
+            return Err(Error::Config(format!(
+                "max_pause_s must be between 0.1 and 60 s, got {}",
+                self.max_pause_s
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.overlap_share) {
+            return Err(Error::Config(format!(
+                "overlap_share must be between 0 and 1, got {}",
+                self.overlap_share
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The speaker of each word: `(speaker index, overlapped)`, or `None` when
+/// the diarization has no turns at all.
+fn word_speakers(
+    words: &[&Word],
+    dia: &Diarization,
+    cfg: &UtteranceConfig,
+) -> Vec<Option<(usize, bool)>> {
+    let n = dia.speakers.len().max(
+        dia.turns
+            .iter()
+            .map(|t| t.speaker + 1)
+            .max()
+            .unwrap_or(0),
+    );
+    words
+        .iter()
+        .map(|w| {
+            let (a, b) = (w.start, w.end.max(w.start + 0.01));
+            let mut cover = vec![0f64; n];
+            for t in &dia.turns {
+                cover[t.speaker] += (b.min(t.end) - a.max(t.start)).max(0.0);
+            }
+            let best = (0..n).max_by(|&x, &y| cover[x].total_cmp(&cover[y]).then(y.cmp(&x)))?;
+            if cover[best] > 0.0 {
+                let others = (0..n)
+                    .filter(|&s| s != best)
+                    .any(|s| cover[s] >= cfg.overlap_share * (b - a));
+                return Some((best, others));
+            }
+            // In no turn: the nearest turn's speaker.
+            let mid = 0.5 * (a + b);
+            dia.turns
+                .iter()
+                .min_by(|x, y| {
+                    let d = |t: &crate::diarize::Turn| (t.start - mid).max(mid - t.end).max(0.0);
+                    d(x).total_cmp(&d(y))
+                })
+                .map(|t| (t.speaker, false))
+        })
+        .collect()
+}
+
+fn ends_sentence(word: &str) -> bool {
+    let t = word.trim_end_matches(['"', '\'', ')', '”', '’']);
+    t.ends_with(['.', '?', '!']) && !t.ends_with("...")
+}
+
+/// Utterances of `transcript`, each with one speaker of `diarization`.
+/// Roles are all [`Role::Client`] until [`assign_roles`] runs.
+pub fn attribute(
+    transcript: &Transcript,
+    diarization: &Diarization,
+    session_id: &str,
+    cfg: &UtteranceConfig,
+) -> Vec<Utterance> {
+    let mut words: Vec<&Word> = transcript
+        .segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .filter(|w| !w.text.trim().is_empty())
+        .collect();
+    words.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let owners = word_speakers(&words, diarization, cfg);
+    let mut out: Vec<Utterance> = Vec::new();
+    let mut cur: Vec<(&Word, bool)> = Vec::new();
+    let mut cur_speaker = None;
+    let flush = |cur: &mut Vec<(&Word, bool)>, speaker: Option<usize>, out: &mut Vec<Utterance>| {
+        if cur.is_empty() {
+            return;
+        }
+        let text: String = cur.iter().map(|(w, _)| w.text.as_str()).collect();
+        let overlapped = cur.iter().filter(|(_, o)| *o).count();
+        out.push(Utterance {
+            session_id: session_id.to_string(),
+            id: out.len().to_string(),
+            speaker: speaker.map_or_else(|| "S?".to_string(), |s| diarization.label(s).to_string()),
+            role: Role::Client,
+            start: cur.first().map(|(w, _)| w.start),
+            end: cur.iter().map(|(w, _)| w.end).reduce(f64::max),
+            text: text.trim().to_string(),
+            words: cur.iter().map(|(w, _)| (*w).clone()).collect(),
+            overlap: overlapped * 3 >= cur.len(),
+            codes: Codes::default(),
+            extra: BTreeMap::new(),
+        });
+        cur.clear();
+    };
+    for (w, owner) in words.iter().zip(owners) {
+        let speaker = owner.map(|(s, _)| s);
+        let pause = cur
+            .last()
+            .is_some_and(|(p, _)| w.start - p.end > cfg.max_pause_s);
+        if speaker != cur_speaker || pause {
+            flush(&mut cur, cur_speaker, &mut out);
+        }
+        cur_speaker = speaker;
+        cur.push((w, owner.is_some_and(|(_, o)| o)));
+        if cfg.split_sentences && ends_sentence(&w.text) {
+            flush(&mut cur, cur_speaker, &mut out);
+        }
+    }
+    flush(&mut cur, cur_speaker, &mut out);
+    out
+}
+
+/// Options for [`assign_roles`].
+#[derive(Debug, Clone, Default)]
+pub struct RolesConfig {
+    /// The practitioner's speaker label ("S2"), when the caller knows it.
+    pub practitioner: Option<String>,
+    /// A recording of the practitioner alone; the closest voice is theirs.
+    pub practitioner_voice: Option<PathBuf>,
+}
+
+/// Who the practitioner is, and how sure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    /// Speaker label of the practitioner ("" when nobody spoke).
+    pub practitioner: String,
+    /// In [0, 1]: 1 when given by the caller, else from the margin over the runner-up.
+    pub confidence: f32,
+    /// "given", "voice" or "talk-pattern".
+    pub method: String,
+    /// Each speaker's score under that method (higher = more practitioner-like).
+    pub scores: BTreeMap<String, f32>,
+}
+
+/// Talk-pattern features of one speaker.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TalkPattern {
+    pub utterances: usize,
+    pub words: usize,
+    /// Share of utterances that are questions.
+    pub questions: f32,
+    /// Share of utterances that open like a reflection ("so you", "it sounds like").
+    pub reflections: f32,
+    /// "you/your" per word minus "I/my/me" per word.
+    pub you_minus_i: f32,
+}
+
+impl TalkPattern {
+    /// How much the talk looks like a practitioner's; weights set by hand on
+    /// the MI phrasing of the demo sessions, not learnt.
+    pub fn score(&self) -> f32 {
+        self.questions + self.reflections + 4.0 * self.you_minus_i
+    }
+}
+
+/// Weight of a text model's mean vote (mapped to [-1, 1]) against the talk
+/// pattern score: a confident classifier outweighs the hand-set features.
+const VOTE_WEIGHT: f32 = 3.0;
+
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "how", "why", "when", "where", "who", "which", "do", "does", "did", "are", "is",
+    "can", "could", "would", "will", "have", "has", "tell",
+];
+const REFLECTION_OPENERS: &[&str] = &[
+    "so you",
+    "it sounds",
+    "sounds like",
+    "you feel",
+    "you're feeling",
+    "it seems",
+    "you want",
+    "you've",
+    "you're",
+    "what i'm hearing",
+    "on the one hand",
+];
+const SECOND: &[&str] = &["you", "your", "you're", "yourself", "you've", "you'd", "you'll", "yours"];
+const FIRST: &[&str] = &["i", "my", "me", "i'm", "i've", "myself", "mine", "i'd", "i'll"];
+
+fn tokens(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '’')
+                .map(|c| if c == '’' { '\'' } else { c })
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Talk-pattern features of every speaker label in `utts`.
+pub fn talk_patterns(utts: &[Utterance]) -> BTreeMap<String, TalkPattern> {
+    let mut out: BTreeMap<String, (TalkPattern, usize, usize)> = BTreeMap::new();
+    for u in utts {
+        let toks = tokens(&u.text);
+        if toks.is_empty() {
+            continue;
+        }
+        let e = out.entry(u.speaker.clone()).or_default();
+        e.0.utterances += 1;
+        e.0.words += toks.len();
+        let lower = toks.join(" ");
+        if u.text.trim_end().ends_with('?') || QUESTION_OPENERS.contains(&toks[0].as_str()) {
+            e.0.questions += 1.0;
+        }
+        if REFLECTION_OPENERS.iter().any(|r| lower.starts_with(r)) {
+            e.0.reflections += 1.0;
+        }
+        e.1 += toks.iter().filter(|t| SECOND.contains(&t.as_str())).count();
+        e.2 += toks.iter().filter(|t| FIRST.contains(&t.as_str())).count();
+    }
+    out.into_iter()
+        .map(|(k, (mut p, you, me))| {
+            let n = p.utterances.max(1) as f32;
+            p.questions /= n;
+            p.reflections /= n;
+            p.you_minus_i = (you as f32 - me as f32) / p.words.max(1) as f32;
+            (k, p)
+        })
+        .collect()
+}
+
+/// Picks the practitioner and sets every utterance's role (the practitioner's
+/// utterances [`Role::Practitioner`], everyone else's [`Role::Client`]).
+///
+/// In order: the label the caller gave; else the speaker whose voice is
+/// closest to `cfg.practitioner_voice` (needs `diarizer`); else talk
+/// patterns. `votes`, where given, holds one practitioner-likeness in [0, 1]
+/// per utterance (e.g. from a text classifier) and adds to the talk-pattern
+/// score.
+pub fn assign_roles(
+    utts: &mut [Utterance],
+    diarization: &Diarization,
+    cfg: &RolesConfig,
+    diarizer: Option<&Diarizer>,
+    votes: Option<&[f32]>,
+) -> Result<RoleAssignment> {
+    let labels: Vec<String> = diarization.speakers.iter().map(|s| s.label.clone()).collect();
+    let assignment = if let Some(p) = &cfg.practitioner {
+        let Some(i) = diarization.index_of(p) else {
+            return Err(Error::Config(format!(
+                "practitioner '{p}' is not a speaker of this recording (speakers: {})",
+                if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+            )));
+        };
+        RoleAssignment {
+            practitioner: labels[i].clone(),
+            confidence: 1.0,
+            method: "given".into(),
+            scores: BTreeMap::new(),
+        }
+    } else if let Some(voice) = &cfg.practitioner_voice {
+        let Some(diarizer) = diarizer else {
+            return Err(Error::Config(
+                "a practitioner voice sample needs the diarization models".into(),
+            ));
+        };
+        let sample = audio::decode(voice, &AudioConfig::default())?;
+        let e = diarizer.embed_voice(&sample)?;
+        let scores: BTreeMap<String, f32> = diarization
+            .speakers
+            .iter()
+            .filter(|s| !s.centroid.is_empty())
+            .map(|s| (s.label.clone(), cosine(&s.centroid, &e)))
+            .collect();
+        pick(scores, "voice", 0.2)
+    } else {
+        let mut scores: BTreeMap<String, f32> = talk_patterns(utts)
+            .into_iter()
+            .map(|(k, p)| (k, p.score()))
+            .collect();
+        if let Some(v) = votes {
+            let mut sum: BTreeMap<&str, (f32, usize)> = BTreeMap::new();
+            for (u, &p) in utts.iter().zip(v) {
+                let e = sum.entry(u.speaker.as_str()).or_default();
+                e.0 += p;
+                e.1 += 1;
+            }
+            for (k, (s, n)) in sum {
+                if let Some(x) = scores.get_mut(k) {
+                    *x += VOTE_WEIGHT * (2.0 * (s / n as f32) - 1.0);
+                }
+            }
+        }
+        pick(scores, "talk-pattern", 0.3)
+    };
+    for u in utts.iter_mut() {
+        u.role = if u.speaker == assignment.practitioner {
+            Role::Practitioner
+        } else {
+            Role::Client
+        };
+    }
+    Ok(assignment)
+}
+
+/// The best-scoring speaker; confidence grows with the margin over the
+/// runner-up (`scale` is the margin that gives 0.5).
+fn pick(scores: BTreeMap<String, f32>, method: &str, scale: f32) -> RoleAssignment {
+    let mut ranked: Vec<(&String, f32)> = scores.iter().map(|(k, &v)| (k, v)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let (practitioner, confidence) = match ranked.as_slice() {
+        [] => (String::new(), 0.0),
+        [(k, _)] => ((*k).clone(), 0.0),
+        [(k, a), (_, b), ..] => {
+            let m = (a - b).max(0.0);
+            ((*k).clone(), m / (m + scale))
+        }
+    };
+    RoleAssignment {
+        practitioner,
+        confidence,
+        method: method.into(),
+        scores,
+    }
+}
+
+/// Version of the utterances JSON schema; bump on incompatible changes.
+pub const UTTERANCES_VERSION: u32 = 1;
+
+/// A diarized session's utterances with how they were made, as written to
+/// `<stem>.utterances.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionUtterances {
+    pub schema: String,
+    pub version: u32,
+    pub session_id: String,
+    pub source: SourceInfo,
+    /// Whisper, segmentation, embedding and VAD models.
+    pub models: Vec<ModelInfo>,
+    pub diarization_method: String,
+    /// Speaker labels with seconds of speech.
+    pub speakers: BTreeMap<String, f64>,
+    pub overlap_s: f64,
+    pub roles: RoleAssignment,
+    pub utterances: Vec<Utterance>,
+}
+
+impl SessionUtterances {
+    /// Bundles the outputs of transcription, diarization and role assignment.
+    pub fn new(
+        session_id: &str,
+        transcript: &Transcript,
+        diarization: &Diarization,
+        models: Vec<ModelInfo>,
+        roles: RoleAssignment,
+        utterances: Vec<Utterance>,
+    ) -> Self {
+        Self {
+            schema: "mitool.utterances".into(),
+            version: UTTERANCES_VERSION,
+            session_id: session_id.into(),
+            source: transcript.source.clone(),
+            models,
+            diarization_method: diarization.method.clone(),
+            speakers: diarization
+                .speakers
+                .iter()
+                .map(|s| (s.label.clone(), (s.speech_s * 1000.0).round() / 1000.0))
+                .collect(),
+            overlap_s: diarization.overlap_s,
+            roles,
+            utterances,
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("utterances always serialise")
+    }
+
+    /// Readable text: `[00:12] S1 (practitioner): text`, one utterance a line.
+    pub fn to_txt(&self) -> String {
+        let mut s = String::new();
+        for u in &self.utterances {
+            let t = u.start.unwrap_or(0.0).max(0.0) as u64;
+            let stamp = if t >= 3600 {
+                format!("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+            } else {
+                format!("{:02}:{:02}", t / 60, t % 60)
+            };
+            let role = match u.role {
+                Role::Practitioner => "practitioner",
+                Role::Client => "client",
+            };
+            s.push_str(&format!("[{stamp}] {} ({role}): {}\n", u.speaker, u.text));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diarize::{Speaker, Turn};
+    use crate::transcript::{ModelInfo, Segment, SourceInfo};
+
+    fn transcript(words: &[(&str, f64, f64)]) -> Transcript {
+        Transcript {
+            schema: "mitool-transcript".into(),
+            version: 1,
+            source: SourceInfo {
+                path: "x.wav".into(),
+                format: "WAV".into(),
+                duration_s: 30.0,
+                channels: 1,
+            },
+            model: ModelInfo {
+                name: "m".into(),
+                sha256: String::new(),
+            },
+            vad_model: None,
+            language: "en".into(),
+            speech_s: 0.0,
+            segments: vec![Segment {
+                start: 0.0,
+                end: 30.0,
+                text: String::new(),
+                words: words
+                    .iter()
+                    .map(|&(t, s, e)| Word {
+                        text: format!(" {t}"),
+                        start: s,
+                        end: e,
+                        p: 0.9,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    fn dia(turns: &[(f64, f64, usize)], n: usize) -> Diarization {
+        Diarization {
+            turns: turns
+                .iter()
+                .map(|&(start, end, speaker)| Turn {
+                    start,
+                    end,
+                    speaker,
+                })
+                .collect(),
+            speakers: (0..n)
+                .map(|i| Speaker {
+                    label: format!("S{}", i + 1),
+                    speech_s: 1.0,
+                    centroid: Vec::new(),
+                })
+                .collect(),
+            method: "neural".into(),
+            overlap_s: 0.0,
+            duration_s: 30.0,
+        }
+    }
+
+    #[test]
+    fn words_follow_turns_and_split_at_sentences_and_pauses() {
+        let t = transcript(&[
+            ("How", 0.0, 0.3),
+            ("are", 0.3, 0.5),
+            ("you?", 0.5, 0.9),
+            ("Fine.", 1.2, 1.6),
+            ("Tired", 1.7, 2.0),
+            ("though", 4.0, 4.4),
+            ("mostly", 4.5, 4.9),
+            ("late", 9.0, 9.5),
+        ]);
+        let d = dia(&[(0.0, 1.0, 0), (1.1, 5.0, 1), (5.2, 6.0, 0)], 2);
+        let u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let got: Vec<(&str, &str)> = u.iter().map(|u| (u.speaker.as_str(), u.text.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("S1", "How are you?"),
+                ("S2", "Fine."),
+                ("S2", "Tired"),
+                ("S2", "though mostly"),
+                ("S1", "late"), // in no turn: nearest turn (5.2-6.0, S1)
+            ]
+        );
+        assert_eq!(u[0].start, Some(0.0));
+        assert_eq!(u[0].end, Some(0.9));
+        assert_eq!(u[3].words.len(), 2);
+        assert!(u.iter().all(|u| u.session_id == "s" && !u.overlap));
+    }
+
+    #[test]
+    fn overlapped_words_are_flagged() {
+        let t = transcript(&[("yes", 2.0, 2.5)]);
+        let d = dia(&[(0.0, 3.0, 0), (2.1, 2.6, 1)], 2);
+        let u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        assert_eq!(u[0].speaker, "S1");
+        assert!(u[0].overlap);
+    }
+
+    #[test]
+    fn the_questioner_is_the_practitioner_unless_told_otherwise() {
+        let t = transcript(&[
+            ("What", 0.0, 0.2),
+            ("brings", 0.2, 0.4),
+            ("you", 0.4, 0.6),
+            ("here?", 0.6, 0.8),
+            ("I", 1.0, 1.1),
+            ("need", 1.1, 1.3),
+            ("help", 1.3, 1.5),
+            ("with", 1.5, 1.6),
+            ("my", 1.6, 1.7),
+            ("son.", 1.7, 1.9),
+            ("So", 2.0, 2.1),
+            ("you", 2.1, 2.2),
+            ("are", 2.2, 2.3),
+            ("worried.", 2.3, 2.6),
+        ]);
+        let d = dia(&[(0.0, 0.9, 0), (0.95, 1.95, 1), (1.98, 2.7, 0)], 2);
+        let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, None).unwrap();
+        assert_eq!(r.practitioner, "S1");
+        assert_eq!(r.method, "talk-pattern");
+        assert!(r.confidence > 0.5, "{r:?}");
+        assert_eq!(u[0].role, Role::Practitioner);
+        assert_eq!(u[1].role, Role::Client);
+        // Votes from a text model can overturn it.
+        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, Some(&[0.0, 1.0, 0.0]))
+            .unwrap();
+        assert_eq!(r.practitioner, "S2");
+        // Given labels win; unknown ones are an error naming the speakers.
+        let cfg = RolesConfig {
+            practitioner: Some("s2".into()),
+            ..Default::default()
+        };
+        let r = assign_roles(&mut u, &d, &cfg, None, None).unwrap();
+        assert_eq!((r.practitioner.as_str(), r.confidence), ("S2", 1.0));
+        assert_eq!(u[1].role, Role::Practitioner);
+        let cfg = RolesConfig {
+            practitioner: Some("S9".into()),
+            ..Default::default()
+        };
+        let e = assign_roles(&mut u, &d, &cfg, None, None).unwrap_err().to_string();
+        assert!(e.contains("S9") && e.contains("S1, S2"), "{e}");
+    }
+
+    #[test]
+    fn no_speech_gives_no_utterances_and_no_practitioner() {
+        let t = transcript(&[]);
+        let d = dia(&[], 0);
+        let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        assert!(u.is_empty());
+        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, None).unwrap();
+        assert_eq!(r.practitioner, "");
+        assert_eq!(r.confidence, 0.0);
+    }
+}
