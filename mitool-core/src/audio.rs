@@ -84,11 +84,12 @@ impl Audio {
         self.len() as f64 / SAMPLE_RATE as f64
     }
 
-    /// All channels averaged into one.
-    pub fn mono(&self) -> Vec<f32> {
+    /// All channels averaged into one. A mono recording is borrowed, not
+    /// copied: an hours-long file stays in memory once.
+    pub fn mono(&self) -> std::borrow::Cow<'_, [f32]> {
         match self.channels.len() {
-            0 => Vec::new(),
-            1 => self.channels[0].clone(),
+            0 => std::borrow::Cow::Borrowed(&[]),
+            1 => std::borrow::Cow::Borrowed(&self.channels[0]),
             n => {
                 let scale = 1.0 / n as f32;
                 (0..self.len())

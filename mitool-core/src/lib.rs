@@ -18,6 +18,7 @@
 
 pub mod agree;
 pub mod audio;
+pub mod batch;
 pub mod code;
 pub mod convert;
 pub mod diarize;

@@ -48,6 +48,9 @@ pub trait Sink: Sync {
     /// Something a person should know that did not stop the work.
     /// Never contains transcript text.
     fn warning(&self, _file: &Path, _message: &str) {}
+    /// A batch session is over: `error` is `None` when it succeeded (or was
+    /// already done), else what went wrong.
+    fn finished(&self, _file: &Path, _session_id: &str, _error: Option<&str>) {}
 }
 
 /// A sink that ignores everything.

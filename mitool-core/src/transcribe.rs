@@ -243,12 +243,15 @@ impl Transcriber {
                             return;
                         }
                     };
-                    loop {
+                    // Chunks are dealt to states round-robin, not first-come: with the
+                    // temperature fallback a state's random generator carries over
+                    // between chunks, so a fixed assignment keeps runs reproducible.
+                    let me = next.fetch_add(1, Ordering::SeqCst);
+                    for i in (me..chunks.len()).step_by(workers) {
                         if failure.lock().expect("poisoned").is_some() {
                             return;
                         }
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(chunk) = chunks.get(i) else { return };
+                        let chunk = &chunks[i];
                         match self.run_chunk(&mut state, chunk, path) {
                             Ok(segs) => results.lock().expect("poisoned")[i] = Some(segs),
                             Err(e) => {

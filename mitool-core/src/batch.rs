@@ -1,0 +1,862 @@
+//! The main job: a folder of recordings and transcripts in, one folder of
+//! per-session outputs and one study table out — resumable and shardable.
+//!
+//! Layout of the output folder:
+//!
+//! ```text
+//! DIR/<session_id>/transcript.json  utterances.json  diarization.rttm   (audio only)
+//! DIR/<session_id>/coded.csv  report.html  codes.vtt  session.json
+//! DIR/<session_id>/failure.json      (instead of session.json when it failed)
+//! DIR/sessions.csv  failures.csv  index.html
+//! ```
+//!
+//! Nothing is lost when a run is killed: every file is written to a temporary
+//! name and renamed; `session.json` is written last and marks the session
+//! done; it records a content hash of the input, the models and the options,
+//! so a rerun skips exactly the sessions that are done and unchanged. The
+//! study tables are rebuilt from the session folders, sorted by session id,
+//! so an interrupted-then-resumed run ends byte-identical to an uninterrupted one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::audio::{self, AudioConfig};
+use crate::code::{Coder, CoderConfig};
+use crate::diarize::{DiarizeConfig, Diarizer};
+use crate::error::{Error, Result};
+use crate::models::Store;
+use crate::outfile::write_atomic;
+use crate::progress::{Sink, Stage};
+use crate::report::{self, SessionRecord};
+use crate::roles::{self, RolesConfig, SessionUtterances, UtteranceConfig};
+use crate::score::{self, ScoreConfig, SessionScores};
+use crate::transcribe::{TranscribeConfig, Transcriber};
+use crate::transcript::ModelInfo;
+use crate::transcripts::{self, RoleHints};
+use crate::utterance::{self, Role, Utterance};
+
+/// Version of the outputs' layout; part of the content hash.
+const LAYOUT_VERSION: u32 = 1;
+
+/// What a session's input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Audio,
+    Transcript,
+}
+
+/// One session to process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub session_id: String,
+    pub path: PathBuf,
+    pub kind: InputKind,
+}
+
+const AUDIO_EXT: &[&str] = &[
+    "wav", "flac", "mp3", "m4a", "mp4", "aac", "ogg", "oga", "opus", "webm",
+];
+const TEXT_EXT: &[&str] = &["csv", "json", "vtt", "srt", "txt"];
+
+fn kind_of(path: &Path) -> Option<InputKind> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    if AUDIO_EXT.contains(&ext.as_str()) {
+        Some(InputKind::Audio)
+    } else if TEXT_EXT.contains(&ext.as_str()) {
+        Some(InputKind::Transcript)
+    } else {
+        None
+    }
+}
+
+/// A readable id from a file name: letters, digits, `-`, `_`, `.`.
+pub fn readable_id(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let id: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let id = id.trim_start_matches('.').to_string();
+    if id.is_empty() {
+        "session".into()
+    } else {
+        id
+    }
+}
+
+/// Finds every input under `inputs` (folders recursively, hidden files and
+/// mitool's own side files skipped), in a stable order, with unique ids: a
+/// name used twice gets `-2`, `-3`… in path order.
+pub fn plan(inputs: &[PathBuf]) -> Result<Vec<Job>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)?;
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::io(
+                input,
+                "open",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            ));
+        }
+    }
+    files.sort();
+    files.dedup();
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut jobs = Vec::new();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        // Ground truth and our own outputs that sit beside recordings are not sessions.
+        if name.ends_with(".ref.json")
+            || name.ends_with(".rttm")
+            || name.ends_with(".utterances.json")
+        {
+            continue;
+        }
+        let Some(kind) =
+            kind_of(&path).or_else(|| inputs.contains(&path).then_some(InputKind::Audio))
+        else {
+            continue;
+        };
+        let base = readable_id(&path);
+        let n = used.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let session_id = if *n == 1 { base } else { format!("{base}-{n}") };
+        jobs.push(Job {
+            session_id,
+            path,
+            kind,
+        });
+    }
+    Ok(jobs)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if kind_of(&p).is_some() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The jobs of shard `index` (1-based) of `count`: every count-th job in id order.
+pub fn shard(mut jobs: Vec<Job>, index: usize, count: usize) -> Result<Vec<Job>> {
+    if count == 0 || index == 0 || index > count {
+        return Err(Error::Config(format!(
+            "shard {index}/{count} does not exist: use I/N with 1 ≤ I ≤ N"
+        )));
+    }
+    jobs.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    Ok(jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % count == index - 1)
+        .map(|(_, j)| j)
+        .collect())
+}
+
+/// Every option of the batch. Serialised into each session's JSON and hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchOptions {
+    /// Whisper model name or ggml path (`None` = the default).
+    pub model: Option<String>,
+    pub language: String,
+    /// Threads in all (default: all cores).
+    pub threads: usize,
+    pub speakers: Option<usize>,
+    pub max_speakers: usize,
+    pub channels_are_speakers: Option<bool>,
+    /// The practitioner's speaker label (audio: "S2") or name (transcripts).
+    pub practitioner: Option<String>,
+    pub practitioner_voice: Option<PathBuf>,
+    pub segment: score::Segment,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            model: None,
+            language: "en".into(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            speakers: None,
+            max_speakers: 4,
+            channels_are_speakers: None,
+            practitioner: None,
+            practitioner_voice: None,
+            segment: score::Segment::Whole,
+        }
+    }
+}
+
+impl BatchOptions {
+    /// Checks that the settings make sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.threads == 0 {
+            return Err(Error::Config("threads must be at least 1".into()));
+        }
+        ScoreConfig {
+            segment: self.segment.clone(),
+        }
+        .validate()?;
+        self.diarize_config(1).validate()
+    }
+
+    /// Options that change results (threads do not), for the content hash.
+    fn fingerprint(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("options serialise");
+        v.as_object_mut().map(|o| o.remove("threads"));
+        v
+    }
+
+    fn diarize_config(&self, threads: usize) -> DiarizeConfig {
+        DiarizeConfig {
+            speakers: self.speakers,
+            max_speakers: self.max_speakers,
+            channels_are_speakers: self.channels_are_speakers,
+            threads,
+            ..Default::default()
+        }
+    }
+}
+
+/// What happened to one session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done(Box<SessionScores>),
+    Skipped(Box<SessionScores>),
+    Failed { stage: String, error: String },
+}
+
+/// A failure as recorded in `failure.json` and `failures.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub session_id: String,
+    pub file: String,
+    pub stage: String,
+    pub error: String,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub sessions: usize,
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// The loaded models, shared by every session (loaded on first use).
+pub struct Pipeline<'s> {
+    store: &'s Store,
+    options: BatchOptions,
+    session_threads: usize,
+    transcriber: std::sync::OnceLock<std::result::Result<Transcriber, String>>,
+    diarizer: std::sync::OnceLock<std::result::Result<Diarizer, String>>,
+    coder: std::sync::OnceLock<std::result::Result<Coder, String>>,
+}
+
+fn lazy<'a, T>(
+    cell: &'a std::sync::OnceLock<std::result::Result<T, String>>,
+    init: impl FnOnce() -> Result<T>,
+) -> Result<&'a T> {
+    cell.get_or_init(|| init().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Config(e.clone()))
+}
+
+impl<'s> Pipeline<'s> {
+    /// `session_threads` = threads each session may use.
+    pub fn new(store: &'s Store, options: BatchOptions, session_threads: usize) -> Result<Self> {
+        options.validate()?;
+        Ok(Self {
+            store,
+            options,
+            session_threads: session_threads.max(1),
+            transcriber: Default::default(),
+            diarizer: Default::default(),
+            coder: Default::default(),
+        })
+    }
+
+    fn transcriber(&self) -> Result<&Transcriber> {
+        lazy(&self.transcriber, || {
+            Transcriber::new(
+                self.store,
+                TranscribeConfig {
+                    model: self.options.model.clone(),
+                    language: self.options.language.clone(),
+                    threads: self.session_threads,
+                    ..Default::default()
+                },
+            )
+        })
+    }
+
+    fn diarizer(&self) -> Result<&Diarizer> {
+        lazy(&self.diarizer, || {
+            Diarizer::new(
+                self.store,
+                self.options.diarize_config(self.session_threads),
+            )
+        })
+    }
+
+    fn coder(&self) -> Result<&Coder> {
+        lazy(&self.coder, || {
+            Coder::new(
+                self.store,
+                CoderConfig {
+                    threads: self.session_threads,
+                    ..Default::default()
+                },
+            )
+        })
+    }
+
+    /// The names and hashes of the models a job of `kind` uses (for the hash).
+    fn model_fingerprint(&self, kind: InputKind) -> Result<Vec<ModelInfo>> {
+        let mut names = vec!["coder".to_string()];
+        if kind == InputKind::Audio {
+            let (_, whisper) =
+                crate::transcribe::resolve_model(self.store, self.options.model.as_deref())?;
+            names.extend(["silero-vad", "pyannote-segmentation-3.0", "campplus"].map(String::from));
+            let mut out = vec![whisper];
+            for n in names {
+                self.store.require(&n)?;
+                out.push(ModelInfo {
+                    sha256: self.store.sha256(&n).unwrap_or_default(),
+                    name: n,
+                });
+            }
+            return Ok(out);
+        }
+        self.store.require("coder")?;
+        Ok(vec![ModelInfo {
+            name: "coder".into(),
+            sha256: self.store.sha256("coder").unwrap_or_default(),
+        }])
+    }
+
+    fn content_hash(&self, job: &Job, models: &[ModelInfo]) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "mitool {} layout {LAYOUT_VERSION}\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+        h.update(crate::models::sha256_file(&job.path)?);
+        h.update(serde_json::to_string(models).expect("serialise"));
+        h.update(self.options.fingerprint().to_string());
+        Ok(crate::models::hex(&h.finalize()))
+    }
+
+    /// Processes one job into `out/<session_id>/`, or skips it when its
+    /// outputs are complete and its hash unchanged.
+    pub fn run_job(&self, job: &Job, out: &Path, sink: &dyn Sink) -> Outcome {
+        let dir = out.join(&job.session_id);
+        let fail = |stage: &str, e: Error| {
+            let f = Failure {
+                session_id: job.session_id.clone(),
+                file: job.path.display().to_string(),
+                stage: stage.to_string(),
+                error: e.to_string(),
+            };
+            let _ = write_atomic(
+                &dir.join("failure.json"),
+                serde_json::to_string_pretty(&f)
+                    .expect("serialise")
+                    .as_bytes(),
+            );
+            let _ = std::fs::remove_file(dir.join("session.json"));
+            Outcome::Failed {
+                stage: f.stage,
+                error: f.error,
+            }
+        };
+        let models = match self.model_fingerprint(job.kind) {
+            Ok(m) => m,
+            Err(e) => return fail("models", e),
+        };
+        let hash = match self.content_hash(job, &models) {
+            Ok(h) => h,
+            Err(e) => return fail("read", e),
+        };
+        if let Some(rec) = completed(&dir, &hash, job.kind) {
+            return Outcome::Skipped(Box::new(rec.scores));
+        }
+        let _ = std::fs::remove_file(dir.join("failure.json"));
+        match self.process(job, &dir, &hash, models, sink) {
+            Ok(s) => Outcome::Done(Box::new(s)),
+            Err((stage, e)) => fail(stage, e),
+        }
+    }
+
+    fn process(
+        &self,
+        job: &Job,
+        dir: &Path,
+        hash: &str,
+        models: Vec<ModelInfo>,
+        sink: &dyn Sink,
+    ) -> std::result::Result<SessionScores, (&'static str, Error)> {
+        let id = &job.session_id;
+        let mut utts: Vec<Utterance> = match job.kind {
+            InputKind::Audio => {
+                sink.begin(&job.path, Stage::Decode, 0);
+                let audio =
+                    audio::decode(&job.path, &AudioConfig::default()).map_err(|e| ("decode", e))?;
+                sink.end(&job.path, Stage::Decode);
+                let transcriber = self.transcriber().map_err(|e| ("transcribe", e))?;
+                let transcript = transcriber
+                    .transcribe(&audio, sink)
+                    .map_err(|e| ("transcribe", e))?;
+                let diarizer = self.diarizer().map_err(|e| ("diarize", e))?;
+                let diarization = diarizer.diarize(&audio, sink).map_err(|e| ("diarize", e))?;
+                drop(audio);
+                let mut utts =
+                    roles::attribute(&transcript, &diarization, id, &UtteranceConfig::default());
+                if utts.is_empty() {
+                    return Err((
+                        "diarize",
+                        Error::NoAudio {
+                            path: job.path.clone(),
+                            detail: "no words could be given to a speaker".into(),
+                        },
+                    ));
+                }
+                let roles_cfg = RolesConfig {
+                    practitioner: self.options.practitioner.clone(),
+                    practitioner_voice: self.options.practitioner_voice.clone(),
+                };
+                // The coder's view of each utterance (question or reflection ⇒
+                // practitioner-like) votes on who the practitioner is.
+                let coder = self.coder().map_err(|e| ("code", e))?;
+                let votes =
+                    practitioner_votes(coder, &utts, &job.path).map_err(|e| ("roles", e))?;
+                let assignment = roles::assign_roles(
+                    &mut utts,
+                    &diarization,
+                    &roles_cfg,
+                    Some(diarizer),
+                    Some(&votes),
+                )
+                .map_err(|e| ("roles", e))?;
+                let bundle = SessionUtterances::new(
+                    id,
+                    &transcript,
+                    &diarization,
+                    models.clone(),
+                    assignment,
+                    utts.clone(),
+                );
+                let w = |name: &str, bytes: &[u8]| {
+                    write_atomic(&dir.join(name), bytes).map_err(|e| ("write", e))
+                };
+                w("transcript.json", transcript.to_json().as_bytes())?;
+                w("diarization.rttm", diarization.to_rttm(id).as_bytes())?;
+                w("utterances.json", bundle.to_json().as_bytes())?;
+                utts
+            }
+            InputKind::Transcript => {
+                let hints = RoleHints {
+                    practitioner: self.options.practitioner.iter().cloned().collect(),
+                };
+                let mut utts = transcripts::read(&job.path, &hints).map_err(|e| ("read", e))?;
+                // A file of several sessions is one job: it keeps its own ids, under this one.
+                for u in &mut utts {
+                    u.session_id = id.clone();
+                }
+                utts
+            }
+        };
+        let coder = self.coder().map_err(|e| ("code", e))?;
+        coder
+            .code_session(&mut utts, &job.path, sink)
+            .map_err(|e| ("code", e))?;
+        for u in &mut utts {
+            u.extra
+                .insert("model_version".into(), coder.version().to_string());
+        }
+        sink.begin(&job.path, Stage::Score, 1);
+        let source = job
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let cfg = ScoreConfig {
+            segment: self.options.segment.clone(),
+        };
+        let scores =
+            score::score(id, &source, &utts, coder.version(), &cfg).map_err(|e| ("score", e))?;
+        sink.end(&job.path, Stage::Score);
+        let mut rec = SessionRecord::new(
+            scores.clone(),
+            models,
+            serde_json::json!({ "kind": job.kind, "options": self.options.fingerprint() }),
+        );
+        rec.content_hash = Some(hash.to_string());
+        let w = |name: &str, bytes: &[u8]| {
+            write_atomic(&dir.join(name), bytes).map_err(|e| ("write", e))
+        };
+        w(
+            "coded.csv",
+            &utterance::to_csv(&utts).map_err(|e| ("write", e))?,
+        )?;
+        w("report.html", report::html(&rec, &utts).as_bytes())?;
+        w("codes.vtt", report::vtt(&utts).as_bytes())?;
+        // Last: its presence with this hash means the session is complete.
+        w("session.json", rec.to_json().as_bytes())?;
+        Ok(scores)
+    }
+}
+
+/// Per-utterance practitioner-likeness from the coder: the probability mass
+/// of questions and reflections when read as practitioner speech.
+fn practitioner_votes(coder: &Coder, utts: &[Utterance], path: &Path) -> Result<Vec<f32>> {
+    let as_practitioner: Vec<Utterance> = utts
+        .iter()
+        .map(|u| Utterance {
+            role: Role::Practitioner,
+            ..u.clone()
+        })
+        .collect();
+    let probs = coder.probabilities(&as_practitioner, path, &crate::progress::NullSink)?;
+    Ok(probs
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .map_or(0.5, |p| p.therapist_main[0] + p.therapist_main[1])
+        })
+        .collect())
+}
+
+/// The session record in `dir` when it is complete under `hash`.
+fn completed(dir: &Path, hash: &str, kind: InputKind) -> Option<SessionRecord> {
+    let text = std::fs::read_to_string(dir.join("session.json")).ok()?;
+    let rec: SessionRecord = serde_json::from_str(&text).ok()?;
+    if rec.content_hash.as_deref() != Some(hash) {
+        return None;
+    }
+    let mut needed = vec!["coded.csv", "report.html", "codes.vtt"];
+    if kind == InputKind::Audio {
+        needed.extend(["transcript.json", "diarization.rttm", "utterances.json"]);
+    }
+    needed.iter().all(|f| dir.join(f).is_file()).then_some(rec)
+}
+
+/// How to split `cores` between sessions running side by side and the
+/// threads inside each: never more busy threads than cores.
+pub fn thread_split(cores: usize, sessions: usize) -> (usize, usize) {
+    let cores = cores.max(1);
+    // Whisper and ONNX use 2 threads well; more sessions beyond that.
+    let per_session = if cores >= 4 { 2 } else { cores };
+    let parallel = (cores / per_session).clamp(1, sessions.max(1));
+    (parallel, per_session)
+}
+
+/// Runs every job, `parallel` at a time, then rebuilds the study tables.
+pub fn run(
+    pipeline: &Pipeline,
+    jobs: &[Job],
+    out: &Path,
+    parallel: usize,
+    sink: &(dyn Sink + Sync),
+) -> Result<Summary> {
+    crate::outfile::create_private_dir(out)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(parallel.max(1))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    let outcomes: Vec<Outcome> = pool.install(|| {
+        jobs.par_iter()
+            .map(|job| {
+                let o = pipeline.run_job(job, out, sink);
+                sink.finished(&job.path, &job.session_id, outcome_text(&o).as_deref());
+                o
+            })
+            .collect()
+    });
+    let mut s = Summary {
+        sessions: jobs.len(),
+        ..Default::default()
+    };
+    for o in &outcomes {
+        match o {
+            Outcome::Done(_) => s.done += 1,
+            Outcome::Skipped(_) => s.skipped += 1,
+            Outcome::Failed { .. } => s.failed += 1,
+        }
+    }
+    write_tables(out, &[out.to_path_buf()])?;
+    Ok(s)
+}
+
+fn outcome_text(o: &Outcome) -> Option<String> {
+    match o {
+        Outcome::Failed { stage, error } => Some(format!("failed at {stage}: {error}")),
+        _ => None,
+    }
+}
+
+/// Reads every session folder under `dirs`: records and failures, by id.
+fn collect(
+    dirs: &[PathBuf],
+) -> Result<(
+    BTreeMap<String, (PathBuf, SessionRecord)>,
+    BTreeMap<String, Failure>,
+)> {
+    let mut done = BTreeMap::new();
+    let mut failed = BTreeMap::new();
+    for d in dirs {
+        let rd = std::fs::read_dir(d).map_err(|e| Error::io(d, "list", e))?;
+        let mut entries: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        entries.sort();
+        for sd in entries {
+            if let Ok(text) = std::fs::read_to_string(sd.join("session.json")) {
+                let rec: SessionRecord = serde_json::from_str(&text).map_err(|e| Error::Input {
+                    path: sd.join("session.json"),
+                    line: Some(e.line() as u64),
+                    detail: e.to_string(),
+                })?;
+                done.insert(rec.scores.session_id.clone(), (sd.clone(), rec));
+            } else if let Ok(text) = std::fs::read_to_string(sd.join("failure.json")) {
+                if let Ok(f) = serde_json::from_str::<Failure>(&text) {
+                    failed.insert(f.session_id.clone(), f);
+                }
+            }
+        }
+    }
+    for id in done.keys() {
+        failed.remove(id);
+    }
+    Ok((done, failed))
+}
+
+/// Writes `out/sessions.csv`, `failures.csv` and `index.html` from the
+/// session folders in `dirs` (the output folder itself, or shard folders).
+pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
+    let (done, failed) = collect(dirs)?;
+    let rows: Vec<SessionScores> = done.values().map(|(_, r)| r.scores.clone()).collect();
+    let mut all = rows.clone();
+    let mut status: Vec<String> = vec!["ok".into(); rows.len()];
+    // Failed sessions get a row too, empty but for id, source and status.
+    for f in failed.values() {
+        let mut s = score::score(&f.session_id, "", &[], "", &ScoreConfig::default())?;
+        s.source = Path::new(&f.file)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        all.push(s);
+        status.push(format!("failed: {}", f.stage));
+    }
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| all[a].session_id.cmp(&all[b].session_id));
+    let sorted: Vec<SessionScores> = order.iter().map(|&i| all[i].clone()).collect();
+    let sorted_status: Vec<String> = order.iter().map(|&i| status[i].clone()).collect();
+    write_atomic(
+        &out.join("sessions.csv"),
+        &score::session_table(&sorted, &[("status", sorted_status)]),
+    )?;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["session_id", "file", "stage", "error"])
+        .expect("in memory");
+    for f in failed.values() {
+        w.write_record([&f.session_id, &f.file, &f.stage, &f.error])
+            .expect("in memory");
+    }
+    write_atomic(
+        &out.join("failures.csv"),
+        &w.into_inner().expect("in memory"),
+    )?;
+    write_atomic(
+        &out.join("index.html"),
+        index_html(out, &done, &failed).as_bytes(),
+    )?;
+    Ok(Summary {
+        sessions: done.len() + failed.len(),
+        done: done.len(),
+        skipped: 0,
+        failed: failed.len(),
+    })
+}
+
+fn rel(from: &Path, to: &Path) -> String {
+    match to.strip_prefix(from) {
+        Ok(r) => r.display().to_string(),
+        Err(_) => to.display().to_string(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn index_html(
+    out: &Path,
+    done: &BTreeMap<String, (PathBuf, SessionRecord)>,
+    failed: &BTreeMap<String, Failure>,
+) -> String {
+    let mut h = String::from(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mitool — sessions</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}</style>
+</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Computed on this computer.</p>
+<table id="sessions"><thead><tr><th>session</th><th>R:Q</th><th>%CR</th><th>%OQ</th><th>MI-adherent</th><th>non-adherent</th><th>change share</th><th>relational (est.)</th><th>technical (est.)</th></tr></thead><tbody>
+"#,
+    );
+    let num = |v: Option<f64>, pct: bool| match v {
+        None => "—".to_string(),
+        Some(x) if pct => format!("{:.0}%", x * 100.0),
+        Some(x) => format!("{x:.2}"),
+    };
+    let cell = |v: Option<f64>, pct: bool, band: Option<score::Band>| {
+        format!(
+            r#"<td class="{}" data-v="{}">{}</td>"#,
+            band.map_or("", |b| b.as_str()),
+            v.map_or(String::new(), |x| format!("{x}")),
+            num(v, pct)
+        )
+    };
+    for (id, (dir, rec)) in done {
+        let s = &rec.scores;
+        let _ = write!(
+            h,
+            r#"<tr><td><a href="{}">{}</a></td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>
+"#,
+            esc(&rel(out, &dir.join("report.html"))),
+            esc(id),
+            cell(s.r_to_q, false, s.r_to_q_band),
+            cell(
+                s.pct_complex_reflections,
+                true,
+                s.pct_complex_reflections_band
+            ),
+            cell(s.pct_open_questions, true, s.pct_open_questions_band),
+            s.mi_adherent,
+            s.mi_adherent,
+            s.mi_non_adherent,
+            s.mi_non_adherent,
+            cell(s.change_talk_share, true, None),
+            cell(s.relational, false, s.relational_band),
+            cell(s.technical, false, s.technical_band),
+        );
+    }
+    h.push_str("</tbody></table>");
+    if !failed.is_empty() {
+        h.push_str("<h2>Failed</h2><ul>");
+        for f in failed.values() {
+            let _ = write!(
+                h,
+                "<li><b>{}</b> ({}): {}</li>",
+                esc(&f.session_id),
+                esc(&f.stage),
+                esc(&f.error)
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(
+        r#"<script>
+document.querySelectorAll('#sessions th').forEach((th, col) => th.addEventListener('click', () => {
+  const body = document.querySelector('#sessions tbody');
+  const rows = Array.from(body.rows);
+  const asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+  const key = r => { const c = r.cells[col]; const v = c.dataset.v; return v === undefined ? c.textContent : (v === '' ? -Infinity : parseFloat(v)); };
+  rows.sort((a, b) => { const x = key(a), y = key(b); return (x > y ? 1 : x < y ? -1 : 0) * (asc ? 1 : -1); });
+  rows.forEach(r => body.appendChild(r));
+}));
+</script></body></html>
+"#,
+    );
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_finds_inputs_and_makes_ids_unique() {
+        let d = tempfile::tempdir().unwrap();
+        for p in [
+            "a/visit 1.wav",
+            "b/visit 1.wav",
+            "b/notes.csv",
+            "b/x.rttm",
+            "b/.hidden.wav",
+            "b/y.ref.json",
+            "c/readme.md",
+        ] {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b"x").unwrap();
+        }
+        let jobs = plan(&[d.path().to_path_buf()]).unwrap();
+        let ids: Vec<&str> = jobs.iter().map(|j| j.session_id.as_str()).collect();
+        assert_eq!(ids, ["visit_1", "notes", "visit_1-2"]);
+        assert_eq!(jobs[1].kind, InputKind::Transcript);
+    }
+
+    #[test]
+    fn shards_partition_the_jobs() {
+        let jobs: Vec<Job> = (0..10)
+            .map(|i| Job {
+                session_id: format!("s{i:02}"),
+                path: PathBuf::from(format!("{i}.wav")),
+                kind: InputKind::Audio,
+            })
+            .collect();
+        let mut all: Vec<String> = (1..=3)
+            .flat_map(|i| shard(jobs.clone(), i, 3).unwrap())
+            .map(|j| j.session_id)
+            .collect();
+        all.sort();
+        assert_eq!(all.len(), 10);
+        all.dedup();
+        assert_eq!(all.len(), 10);
+        assert!(shard(jobs, 4, 3).is_err());
+    }
+
+    #[test]
+    fn threads_never_exceed_cores() {
+        assert_eq!(thread_split(2, 5), (1, 2));
+        assert_eq!(thread_split(8, 5), (4, 2));
+        assert_eq!(thread_split(8, 1), (1, 2));
+        assert_eq!(thread_split(1, 3), (1, 1));
+    }
+}

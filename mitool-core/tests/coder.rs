@@ -1,0 +1,175 @@
+//! The Rust coder reproduces the training framework's inputs and outputs
+//! (models/coder/parity.json, written by the recipe with Python onnxruntime).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use mitool_core::code::{Coder, CoderConfig};
+use mitool_core::progress::NullSink;
+use mitool_core::utterance::{self, Role, Utterance};
+use sha2::{Digest, Sha256};
+
+fn coder() -> &'static Coder {
+    static C: OnceLock<Coder> = OnceLock::new();
+    C.get_or_init(|| Coder::new(store(), CoderConfig::default()).expect("coder loads"))
+}
+
+fn parity() -> serde_json::Value {
+    let p = mitool_core::code::bundled_dir().join("parity.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn utt(role: &str, text: &str) -> Utterance {
+    Utterance {
+        session_id: "p".into(),
+        id: "0".into(),
+        speaker: role.into(),
+        role: role.parse::<Role>().unwrap(),
+        start: None,
+        end: None,
+        text: text.into(),
+        words: vec![],
+        overlap: false,
+        codes: Default::default(),
+        extra: Default::default(),
+    }
+}
+
+fn assert_close(head: &str, got: &[f32], want: &serde_json::Value) {
+    let want: Vec<f32> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(got.len(), want.len(), "{head}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 2e-4, "{head}: {got:?} vs {want:?}");
+    }
+}
+
+fn check(p: &mitool_core::code::Probabilities, want: &serde_json::Value) {
+    assert_close("therapist_main", &p.therapist_main, &want["therapist_main"]);
+    assert_close("therapist_fine", &p.therapist_fine, &want["therapist_fine"]);
+    assert_close("exists", &p.exists, &want["exists"]);
+    assert_close("client_talk", &p.client_talk, &want["client_talk"]);
+}
+
+#[test]
+fn own_text_inputs_and_outputs_match_the_training_framework() {
+    let par = parity();
+    let items = par["own_text"].as_array().unwrap();
+    assert!(items.len() >= 5);
+    for item in items {
+        let mut session: Vec<Utterance> = item["previous_oldest_first"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| utt(p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+            .collect();
+        session.push(utt(
+            item["role"].as_str().unwrap(),
+            item["text"].as_str().unwrap(),
+        ));
+        let i = session.len() - 1;
+        let e = coder().encode(&session, i).unwrap();
+        let ids: Vec<i64> = item["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let types: Vec<i64> = item["token_type_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(e.input_ids, ids, "{}", item["text"]);
+        assert_eq!(e.token_type_ids, types);
+        let p = coder().run(&[&e]).unwrap();
+        check(&p[0], &item["probs"]);
+    }
+}
+
+#[test]
+fn annomi_dev_sample_matches_the_training_framework() {
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/annomi/AnnoMI-full.csv");
+    if !csv.is_file() {
+        eprintln!("SKIP: ../shared/data/annomi is absent");
+        return;
+    }
+    let sessions = utterance::group_sessions(utterance::read_csv(&csv).unwrap());
+    let par = parity();
+    for item in par["annomi_dev"].as_array().unwrap() {
+        let t = item["transcript_id"].as_i64().unwrap().to_string();
+        let u = item["utterance_id"].as_i64().unwrap().to_string();
+        let (_, s) = sessions.iter().find(|(id, _)| *id == t).unwrap();
+        let i = s.iter().position(|x| x.id == u).unwrap();
+        let e = coder().encode(s, i).unwrap();
+        let joined = e
+            .input_ids
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sha: String = Sha256::digest(joined.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            sha,
+            item["input_ids_sha256"].as_str().unwrap(),
+            "transcript {t} utterance {u}"
+        );
+        let p = coder().run(&[&e]).unwrap();
+        check(&p[0], &item["probs"]);
+    }
+}
+
+#[test]
+fn coding_a_session_gives_valid_deterministic_labels() {
+    let texts = [
+        ("therapist", "What brings you here today?"),
+        (
+            "client",
+            "My doctor said I should cut down on drinking, and I want to feel better.",
+        ),
+        (
+            "therapist",
+            "You're worried about your health and you'd like things to change.",
+        ),
+        ("client", "I don't really think I have a problem though."),
+        ("therapist", "You need to stop drinking now."),
+        ("client", ""),
+    ];
+    let mut a: Vec<Utterance> = texts.iter().map(|(r, t)| utt(r, t)).collect();
+    let mut b = a.clone();
+    coder()
+        .code_session(&mut a, std::path::Path::new("s"), &NullSink)
+        .unwrap();
+    coder()
+        .code_session(&mut b, std::path::Path::new("s"), &NullSink)
+        .unwrap();
+    assert_eq!(a, b, "deterministic");
+    for u in &a[..5] {
+        let c = &u.codes;
+        let conf = c.confidence.unwrap();
+        assert!((0.0..=1.0).contains(&conf));
+        match u.role {
+            Role::Practitioner => {
+                assert!(c.main.is_some() && c.talk.is_none());
+                assert!(c.miti.is_some());
+            }
+            Role::Client => assert!(c.talk.is_some() && c.main.is_none()),
+        }
+    }
+    assert_eq!(a[5].codes.confidence, None, "empty utterance is skipped");
+    assert_eq!(
+        a[0].codes.main,
+        Some(mitool_core::utterance::Main::Question)
+    );
+}
