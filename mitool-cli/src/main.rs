@@ -12,6 +12,7 @@ use mitool_core::models::{self, Status, Store};
 use mitool_core::outfile;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
 
+mod batch_cmd;
 mod code_cmd;
 mod diarize_cmd;
 mod progress;
@@ -34,6 +35,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: recordings and transcripts → per-session reports and one study table.
+    Batch(batch_cmd::BatchArgs),
+    /// Combine the outputs of sharded batch runs into one study table and index.
+    Merge(batch_cmd::MergeArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Transcribe recordings with Whisper, locally.
     Transcribe(TranscribeArgs),
     /// Code the utterances of transcripts (no audio needed) with the MI coder.
@@ -138,6 +148,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let store = Store::open(cli.models_dir.as_deref())?;
     match cli.command {
+        Command::Batch(args) => batch_cmd::batch_cmd(&store, args, cli.quiet),
+        Command::Merge(args) => batch_cmd::merge_cmd(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "mitool", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Transcribe(args) => transcribe(&store, args, cli.quiet),
         Command::Diarize(args) => diarize_cmd::diarize_cmd(&store, args, cli.quiet),
         Command::Models(cmd) => models_cmd(&store, cmd),

@@ -11,6 +11,7 @@ use mitool_core::progress::{Sink, Stage};
 /// One bar per file and stage; silent when stderr is not a terminal or with `--quiet`.
 pub struct Bars {
     multi: MultiProgress,
+    overall: Option<ProgressBar>,
     bars: Mutex<HashMap<(PathBuf, Stage), ProgressBar>>,
     enabled: bool,
 }
@@ -24,10 +25,28 @@ impl Bars {
             ProgressDrawTarget::hidden()
         };
         Self {
+            overall: None,
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
             enabled,
         }
+    }
+
+    /// Adds an overall bar counting finished sessions.
+    pub fn with_total(mut self, total: u64) -> Self {
+        if self.enabled {
+            let bar = self.multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>24} [{bar:30}] {pos}/{len} sessions {elapsed}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("all");
+            self.overall = Some(bar);
+        }
+        self
     }
 
     /// Removes every bar (before printing a message or at the end).
@@ -76,6 +95,21 @@ impl Sink for Bars {
             .remove(&(file.to_path_buf(), stage))
         {
             b.finish_and_clear();
+        }
+    }
+
+    fn finished(&self, file: &Path, session_id: &str, error: Option<&str>) {
+        if let Some(b) = &self.overall {
+            b.inc(1);
+        }
+        if let Some(e) = error {
+            // Errors name files and causes, never transcript text.
+            let _ = self
+                .multi
+                .println(format!("mitool: {session_id} ({}): {e}", file.display()));
+            if !self.enabled {
+                eprintln!("mitool: {session_id} ({}): {e}", file.display());
+            }
         }
     }
 

@@ -412,6 +412,7 @@ impl<'s> Pipeline<'s> {
             return Outcome::Skipped(Box::new(rec.scores));
         }
         let _ = std::fs::remove_file(dir.join("failure.json"));
+        remove_stale_temps(&dir);
         match self.process(job, &dir, &hash, models, sink) {
             Ok(s) => Outcome::Done(Box::new(s)),
             Err((stage, e)) => fail(stage, e),
@@ -556,6 +557,18 @@ fn practitioner_votes(coder: &Coder, utts: &[Utterance], path: &Path) -> Result<
                 .map_or(0.5, |p| p.therapist_main[0] + p.therapist_main[1])
         })
         .collect())
+}
+
+/// Removes temporary files a killed run left behind (`.name.PID.N.tmp`).
+fn remove_stale_temps(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with('.') && n.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// The session record in `dir` when it is complete under `hash`.

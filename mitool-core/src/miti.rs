@@ -14,7 +14,9 @@
 //! AnnoMI does not annotate Affirm, Seek, Emphasize or Confront. Phrase
 //! detectors (`models/coder/miti_rules.json`, written from the MITI 4.2.1
 //! definitions and checked against a non-expert labelled sample) add them;
-//! their codes carry lower confidence.
+//! their codes carry lower confidence. A Persuade detector (directives such
+//! as "you should", "why don't you") was added after that sample was scored;
+//! an utterance it or the Confront detector flags loses any reflection code.
 
 use std::sync::OnceLock;
 
@@ -47,6 +49,7 @@ pub struct Rules {
     seek: Vec<Regex>,
     emphasize: Vec<Regex>,
     confront: Vec<Regex>,
+    persuade: Vec<Regex>,
     permission: Vec<Regex>,
 }
 
@@ -78,6 +81,7 @@ impl Rules {
                 seek: compile("seek"),
                 emphasize: compile("emphasize"),
                 confront: compile("confront"),
+                persuade: compile("persuade"),
                 permission: compile("permission"),
             }
         })
@@ -109,6 +113,9 @@ impl Rules {
         }
         if hit(&self.confront) {
             out.push(Miti::Confront);
+        }
+        if hit(&self.persuade) {
+            out.push(Miti::Persuade);
         }
         out
     }
@@ -161,8 +168,19 @@ pub fn fill(utts: &mut [Utterance]) {
             continue;
         }
         let mut codes = from_labels(&utts[i].codes, permitted);
-        for d in rules.detect(&utts[i].text) {
-            if !codes.contains(&d) {
+        let found = rules.detect(&utts[i].text);
+        // A directive is not a reflection (MITI 4.2.1): it replaces SR/CR.
+        if found.contains(&Miti::Persuade) || found.contains(&Miti::Confront) {
+            codes.retain(|c| !matches!(c, Miti::SimpleReflection | Miti::ComplexReflection));
+        }
+        for mut d in found {
+            if d == Miti::Persuade && permitted {
+                d = Miti::PersuadeWithPermission;
+            }
+            let already = codes.contains(&d)
+                || (d == Miti::Persuade && codes.contains(&Miti::PersuadeWithPermission))
+                || (d == Miti::PersuadeWithPermission && codes.contains(&Miti::Persuade));
+            if !already {
                 codes.push(d);
             }
         }
@@ -217,6 +235,9 @@ mod tests {
             .detect("That took a lot of courage.")
             .contains(&Miti::Affirm));
         assert!(r.detect("Tell me about your week.").is_empty());
+        assert!(r
+            .detect("You need to go to bed earlier.")
+            .contains(&Miti::Persuade));
         assert!(r.asks_permission("Would it be okay if I shared some information?"));
     }
 }

@@ -1,0 +1,229 @@
+//! `mitool batch` and `mitool merge`: the main job.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use mitool_core::batch::{self, BatchOptions, Pipeline};
+use mitool_core::models::Store;
+use mitool_core::score::{Segment, SESSION_COLUMNS};
+
+use crate::progress::Bars;
+use crate::score_cmd::parse_segment;
+
+#[derive(Args)]
+pub struct BatchArgs {
+    /// Recordings and transcripts: files or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder: one sub-folder per session, plus sessions.csv, failures.csv, index.html.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Options file (default: ./mitool.toml when present). Flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Process only shard I of N (1-based), e.g. 2/8; combine with `mitool merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Whisper model: a name from `mitool models list`, or a ggml file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Spoken language ("en", or "auto" with a multilingual model).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Threads in all (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The number of speakers, where known.
+    #[arg(long)]
+    pub speakers: Option<usize>,
+    /// The most speakers to look for.
+    #[arg(long)]
+    pub max_speakers: Option<usize>,
+    /// Each channel is one speaker's microphone.
+    #[arg(long)]
+    pub channels_are_speakers: bool,
+    /// The practitioner: a speaker label (S1, S2…) for recordings, a name for transcripts.
+    #[arg(long)]
+    pub practitioner: Option<String>,
+    /// A recording of the practitioner alone: the closest voice is theirs.
+    #[arg(long)]
+    pub practitioner_voice: Option<PathBuf>,
+    /// Part of each session to score: whole, window:START_S[:LEN_S], random:SEED[:LEN_S].
+    #[arg(long, value_parser = parse_segment)]
+    pub segment: Option<Segment>,
+    /// Print a machine-readable summary (JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options from the config file, then the flags.
+fn options(args: &BatchArgs) -> Result<BatchOptions> {
+    let file = args.config.clone().or_else(|| {
+        let p = PathBuf::from("mitool.toml");
+        p.is_file().then_some(p)
+    });
+    let mut o: BatchOptions = match &file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid mitool.toml", p.display()))?
+        }
+        None => BatchOptions::default(),
+    };
+    if let Some(v) = &args.model {
+        o.model = Some(v.clone());
+    }
+    if let Some(v) = &args.language {
+        o.language = v.clone();
+    }
+    if let Some(v) = args.threads {
+        o.threads = v;
+    }
+    if args.speakers.is_some() {
+        o.speakers = args.speakers;
+    }
+    if let Some(v) = args.max_speakers {
+        o.max_speakers = v;
+    }
+    if args.channels_are_speakers {
+        o.channels_are_speakers = Some(true);
+    }
+    if args.practitioner.is_some() {
+        o.practitioner = args.practitioner.clone();
+    }
+    if args.practitioner_voice.is_some() {
+        o.practitioner_voice = args.practitioner_voice.clone();
+    }
+    if let Some(s) = &args.segment {
+        o.segment = s.clone();
+    }
+    o.validate()?;
+    Ok(o)
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (i, n) = s.split_once('/').context("--shard takes I/N, e.g. 2/8")?;
+    Ok((i.trim().parse()?, n.trim().parse()?))
+}
+
+pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode> {
+    let opts = options(&args)?;
+    let mut jobs = batch::plan(&args.inputs)?;
+    if let Some(s) = &args.shard {
+        let (i, n) = parse_shard(s)?;
+        jobs = batch::shard(jobs, i, n)?;
+    }
+    let (parallel, per_session) = batch::thread_split(opts.threads, jobs.len());
+    let pipeline = Pipeline::new(store, opts, per_session)?;
+    let bars = Bars::new(quiet || args.json).with_total(jobs.len() as u64);
+    let summary = batch::run(&pipeline, &jobs, &args.out, parallel, &bars)?;
+    bars.clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "out": args.out.display().to_string(),
+                "sessions": summary.sessions,
+                "done": summary.done,
+                "skipped": summary.skipped,
+                "failed": summary.failed,
+                "sessions_csv": args.out.join("sessions.csv").display().to_string(),
+                "failures_csv": args.out.join("failures.csv").display().to_string(),
+            })
+        );
+    } else {
+        print_table(&args.out)?;
+        eprintln!(
+            "mitool: {} session(s): {} done, {} already done, {} failed. Reports: {}",
+            summary.sessions,
+            summary.done,
+            summary.skipped,
+            summary.failed,
+            args.out.join("index.html").display()
+        );
+    }
+    Ok(if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The key scores of sessions.csv, as a short table on stdout.
+fn print_table(out: &Path) -> Result<()> {
+    let mut rdr = csv::Reader::from_path(out.join("sessions.csv"))?;
+    let col = |name: &str| SESSION_COLUMNS.iter().position(|c| *c == name);
+    let keys = [
+        ("session", col("session_id")),
+        ("R:Q", col("r_to_q")),
+        ("%CR", col("pct_complex_reflections")),
+        ("%OQ", col("pct_open_questions")),
+        ("MI-adh", col("mi_adherent")),
+        ("non-adh", col("mi_non_adherent")),
+        ("relational*", col("relational")),
+        ("technical*", col("technical")),
+    ];
+    let status = SESSION_COLUMNS.len();
+    println!(
+        "{:<24}{}  status",
+        keys[0].0,
+        keys[1..]
+            .iter()
+            .map(|k| format!("{:>12}", k.0))
+            .collect::<String>()
+    );
+    for rec in rdr.records() {
+        let rec = rec?;
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+        let fmt = |name: &str, v: &str| -> String {
+            match v.parse::<f64>() {
+                Ok(x) if name.starts_with('%') => format!("{:.0}%", x * 100.0),
+                Ok(x) if v.contains('.') => format!("{x:.2}"),
+                _ if v.is_empty() => "—".into(),
+                _ => v.to_string(),
+            }
+        };
+        println!(
+            "{:<24}{}  {}",
+            get(keys[0].1),
+            keys[1..]
+                .iter()
+                .map(|k| format!("{:>12}", fmt(k.0, get(k.1))))
+                .collect::<String>(),
+            rec.get(status).unwrap_or("")
+        );
+    }
+    println!("(* estimated global ratings)");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Batch output folders (shards) to combine.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the combined sessions.csv, failures.csv and index.html.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+pub fn merge_cmd(args: MergeArgs) -> Result<ExitCode> {
+    mitool_core::outfile::create_private_dir(&args.out)?;
+    let s = batch::write_tables(&args.out, &args.dirs)?;
+    eprintln!(
+        "mitool: merged {} session(s) ({} failed) from {} folder(s) → {}",
+        s.sessions,
+        s.failed,
+        args.dirs.len(),
+        args.out.join("sessions.csv").display()
+    );
+    Ok(if s.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,215 @@
+//! The batch job as a trial team runs it: resumable after `kill -9`, a bad
+//! file does not stop the others, shards merge into the unsharded result.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mitool() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mitool"));
+    c.arg("--quiet");
+    c
+}
+
+/// Transcript sessions of our own text (fast to process).
+fn transcripts(dir: &Path) -> PathBuf {
+    let inp = dir.join("in");
+    std::fs::create_dir_all(&inp).unwrap();
+    for name in ["good-mi", "poor-mi"] {
+        std::fs::copy(
+            root().join(format!("fixtures/coded/{name}.csv")),
+            inp.join(format!("{name}.csv")),
+        )
+        .unwrap();
+    }
+    let lines = [
+        ("visit-a.txt", "Practitioner: How have things been since last week?\nClient: Better. I've been walking every day.\nPractitioner: You've really stuck with it.\nClient: I want to keep going.\n"),
+        ("visit-b.txt", "Practitioner: You need to stop smoking.\nClient: I know, but it's hard.\nPractitioner: Why don't you just throw them away?\nClient: I'm not ready.\n"),
+        ("visit-c.txt", "Practitioner: What would you like to talk about?\nClient: Money, mostly.\nPractitioner: Money has been a worry for you.\nClient: Yes. I want to get on top of it.\n"),
+    ];
+    for (n, t) in lines {
+        std::fs::write(inp.join(n), t).unwrap();
+    }
+    inp
+}
+
+#[test]
+fn a_bad_file_is_listed_and_the_others_complete() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = transcripts(d.path());
+    std::fs::write(
+        inp.join("broken.wav"),
+        b"RIFF\x10\x00\x00\x00WAVEfmt garbage",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let r = mitool()
+        .arg("batch")
+        .arg(&inp)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let failures = std::fs::read_to_string(out.join("failures.csv")).unwrap();
+    assert!(
+        failures.contains("broken") && failures.contains("decode"),
+        "{failures}"
+    );
+    let sessions = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
+    assert_eq!(
+        sessions.lines().filter(|l| l.ends_with(",ok")).count(),
+        5,
+        "{sessions}"
+    );
+    assert!(sessions
+        .lines()
+        .any(|l| l.starts_with("broken,") && l.contains("failed: decode")));
+    for s in ["good-mi", "visit-a"] {
+        for f in ["report.html", "coded.csv", "codes.vtt", "session.json"] {
+            assert!(out.join(s).join(f).is_file(), "{s}/{f}");
+        }
+    }
+    // A second run skips what is done and still reports the failure.
+    let r = mitool()
+        .args(["batch", "--json"])
+        .arg(&inp)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(j["skipped"], 5);
+    assert_eq!(j["failed"], 1);
+}
+
+#[test]
+fn three_shards_merged_equal_one_unsharded_run() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = transcripts(d.path());
+    let whole = d.path().join("whole");
+    assert!(mitool()
+        .arg("batch")
+        .arg(&inp)
+        .arg("--out")
+        .arg(&whole)
+        .status()
+        .unwrap()
+        .success());
+    let mut shards = Vec::new();
+    for i in 1..=3 {
+        let s = d.path().join(format!("shard{i}"));
+        let st = mitool()
+            .arg("batch")
+            .arg(&inp)
+            .args(["--shard", &format!("{i}/3"), "--out"])
+            .arg(&s)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        shards.push(s);
+    }
+    let merged = d.path().join("merged");
+    let st = mitool()
+        .arg("merge")
+        .args(&shards)
+        .arg("--out")
+        .arg(&merged)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(
+        std::fs::read_to_string(whole.join("sessions.csv")).unwrap(),
+        std::fs::read_to_string(merged.join("sessions.csv")).unwrap()
+    );
+    assert!(std::fs::read_to_string(merged.join("index.html"))
+        .unwrap()
+        .contains("shard2/"));
+}
+
+#[test]
+fn kill_9_then_rerun_gives_the_uninterrupted_result() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in");
+    std::fs::create_dir_all(&inp).unwrap();
+    for n in ["good-mi", "poor-mi"] {
+        std::fs::copy(
+            root().join(format!("fixtures/demo/{n}.wav")),
+            inp.join(format!("{n}.wav")),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        root().join("fixtures/coded/good-mi.csv"),
+        inp.join("coded.csv"),
+    )
+    .unwrap();
+    let args = |out: &Path| {
+        let mut c = mitool();
+        c.args(["batch", "--threads", "2"])
+            .arg(&inp)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let clean = d.path().join("clean");
+    assert!(args(&clean).status().unwrap().success());
+
+    let killed = d.path().join("killed");
+    let mut child = args(&killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the first session is complete and the second is under way.
+    let t0 = Instant::now();
+    loop {
+        let done = std::fs::read_dir(&killed)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("session.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0);
+        if done >= 1 || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("sessions.csv").exists() || t0.elapsed() > Duration::from_secs(120));
+
+    let r = args(&killed).arg("--json").output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(j["skipped"].as_u64().unwrap() >= 1, "{j}");
+    for f in ["sessions.csv", "failures.csv"] {
+        assert_eq!(
+            std::fs::read(clean.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f} differs after kill -9 and rerun"
+        );
+    }
+    // No temporary files are left behind.
+    let mut stack = vec![killed.clone()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+            let n = e.file_name().to_string_lossy().into_owned();
+            assert!(!n.ends_with(".tmp"), "left behind: {}", e.path().display());
+        }
+    }
+}
