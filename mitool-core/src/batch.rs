@@ -278,15 +278,14 @@ pub struct Pipeline<'s> {
     store: &'s Store,
     options: BatchOptions,
     session_threads: usize,
-    transcriber: std::sync::OnceLock<std::result::Result<Transcriber, String>>,
-    diarizer: std::sync::OnceLock<std::result::Result<Diarizer, String>>,
-    coder: std::sync::OnceLock<std::result::Result<Coder, String>>,
+    transcriber: Lazy<Transcriber>,
+    diarizer: Lazy<Diarizer>,
+    coder: Lazy<Coder>,
 }
 
-fn lazy<'a, T>(
-    cell: &'a std::sync::OnceLock<std::result::Result<T, String>>,
-    init: impl FnOnce() -> Result<T>,
-) -> Result<&'a T> {
+type Lazy<T> = std::sync::OnceLock<std::result::Result<T, String>>;
+
+fn lazy<T>(cell: &Lazy<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
     cell.get_or_init(|| init().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| Error::Config(e.clone()))
@@ -640,12 +639,13 @@ fn outcome_text(o: &Outcome) -> Option<String> {
 }
 
 /// Reads every session folder under `dirs`: records and failures, by id.
-fn collect(
-    dirs: &[PathBuf],
-) -> Result<(
+/// Completed sessions (folder and record) and failures, by session id.
+type Collected = (
     BTreeMap<String, (PathBuf, SessionRecord)>,
     BTreeMap<String, Failure>,
-)> {
+);
+
+fn collect(dirs: &[PathBuf]) -> Result<Collected> {
     let mut done = BTreeMap::new();
     let mut failed = BTreeMap::new();
     for d in dirs {
@@ -769,8 +769,7 @@ fn index_html(
         let s = &rec.scores;
         let _ = write!(
             h,
-            r#"<tr><td><a href="{}">{}</a></td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>
-"#,
+            r#"<tr><td><a href="{}">{}</a></td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
             esc(&rel(out, &dir.join("report.html"))),
             esc(id),
             cell(s.r_to_q, false, s.r_to_q_band),
@@ -788,6 +787,7 @@ fn index_html(
             cell(s.relational, false, s.relational_band),
             cell(s.technical, false, s.technical_band),
         );
+        h.push('\n');
     }
     h.push_str("</tbody></table>");
     if !failed.is_empty() {
