@@ -75,7 +75,11 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
     let sink = progress::Bars::new(quiet);
     let mut failed = 0usize;
     for file in &args.files {
-        let stem = file.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let stem = file
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let result = (|| -> mitool_core::Result<SessionUtterances> {
             let audio = audio::decode(file, &AudioConfig::default())?;
             let transcript = transcriber.transcribe(&audio, &sink)?;

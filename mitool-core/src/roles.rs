@@ -64,13 +64,10 @@ fn word_speakers(
     dia: &Diarization,
     cfg: &UtteranceConfig,
 ) -> Vec<Option<(usize, bool)>> {
-    let n = dia.speakers.len().max(
-        dia.turns
-            .iter()
-            .map(|t| t.speaker + 1)
-            .max()
-            .unwrap_or(0),
-    );
+    let n = dia
+        .speakers
+        .len()
+        .max(dia.turns.iter().map(|t| t.speaker + 1).max().unwrap_or(0));
     words
         .iter()
         .map(|w| {
@@ -210,8 +207,8 @@ impl TalkPattern {
 const VOTE_WEIGHT: f32 = 3.0;
 
 const QUESTION_OPENERS: &[&str] = &[
-    "what", "how", "why", "when", "where", "who", "which", "do", "does", "did", "are", "is",
-    "can", "could", "would", "will", "have", "has", "tell",
+    "what", "how", "why", "when", "where", "who", "which", "do", "does", "did", "are", "is", "can",
+    "could", "would", "will", "have", "has", "tell",
 ];
 const REFLECTION_OPENERS: &[&str] = &[
     "so you",
@@ -226,8 +223,12 @@ const REFLECTION_OPENERS: &[&str] = &[
     "what i'm hearing",
     "on the one hand",
 ];
-const SECOND: &[&str] = &["you", "your", "you're", "yourself", "you've", "you'd", "you'll", "yours"];
-const FIRST: &[&str] = &["i", "my", "me", "i'm", "i've", "myself", "mine", "i'd", "i'll"];
+const SECOND: &[&str] = &[
+    "you", "your", "you're", "yourself", "you've", "you'd", "you'll", "yours",
+];
+const FIRST: &[&str] = &[
+    "i", "my", "me", "i'm", "i've", "myself", "mine", "i'd", "i'll",
+];
 
 fn tokens(text: &str) -> Vec<String> {
     text.split_whitespace()
@@ -289,12 +290,20 @@ pub fn assign_roles(
     diarizer: Option<&Diarizer>,
     votes: Option<&[f32]>,
 ) -> Result<RoleAssignment> {
-    let labels: Vec<String> = diarization.speakers.iter().map(|s| s.label.clone()).collect();
+    let labels: Vec<String> = diarization
+        .speakers
+        .iter()
+        .map(|s| s.label.clone())
+        .collect();
     let assignment = if let Some(p) = &cfg.practitioner {
         let Some(i) = diarization.index_of(p) else {
             return Err(Error::Config(format!(
                 "practitioner '{p}' is not a speaker of this recording (speakers: {})",
-                if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+                if labels.is_empty() {
+                    "none".to_string()
+                } else {
+                    labels.join(", ")
+                }
             )));
         };
         RoleAssignment {
@@ -520,7 +529,10 @@ mod tests {
         ]);
         let d = dia(&[(0.0, 1.0, 0), (1.1, 5.0, 1), (5.2, 6.0, 0)], 2);
         let u = attribute(&t, &d, "s", &UtteranceConfig::default());
-        let got: Vec<(&str, &str)> = u.iter().map(|u| (u.speaker.as_str(), u.text.as_str())).collect();
+        let got: Vec<(&str, &str)> = u
+            .iter()
+            .map(|u| (u.speaker.as_str(), u.text.as_str()))
+            .collect();
         assert_eq!(
             got,
             [
@@ -573,8 +585,14 @@ mod tests {
         assert_eq!(u[0].role, Role::Practitioner);
         assert_eq!(u[1].role, Role::Client);
         // Votes from a text model can overturn it.
-        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, Some(&[0.0, 1.0, 0.0]))
-            .unwrap();
+        let r = assign_roles(
+            &mut u,
+            &d,
+            &RolesConfig::default(),
+            None,
+            Some(&[0.0, 1.0, 0.0]),
+        )
+        .unwrap();
         assert_eq!(r.practitioner, "S2");
         // Given labels win; unknown ones are an error naming the speakers.
         let cfg = RolesConfig {
@@ -588,7 +606,9 @@ mod tests {
             practitioner: Some("S9".into()),
             ..Default::default()
         };
-        let e = assign_roles(&mut u, &d, &cfg, None, None).unwrap_err().to_string();
+        let e = assign_roles(&mut u, &d, &cfg, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("S9") && e.contains("S1, S2"), "{e}");
     }
 
