@@ -285,9 +285,7 @@ pub fn der(reference: &[Turn], hyp: &[Turn], collar_s: f64) -> DerReport {
         for t in turns {
             let a = ((t.start / STEP) - 0.5).ceil().max(0.0) as usize;
             let b = (((t.end / STEP) - 0.5).ceil().max(0.0) as usize).min(n);
-            for f in a..b {
-                g[t.speaker][f] = true;
-            }
+            g[t.speaker][a.min(b)..b].fill(true);
         }
         g
     };
@@ -1389,7 +1387,7 @@ mod tests {
             (0..16_000)
                 .map(|n| {
                     if on {
-                        0.3 * (n as f32 * f / 16_000.0 * 6.283).sin()
+                        0.3 * (n as f32 * f / 16_000.0 * std::f32::consts::TAU).sin()
                     } else {
                         0.0
                     }
