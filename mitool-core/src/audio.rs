@@ -48,7 +48,7 @@ impl AudioConfig {
                 )));
             }
         }
-        if !(self.min_duration_s >= 0.0) {
+        if self.min_duration_s.is_nan() || self.min_duration_s < 0.0 {
             return Err(Error::Config("min_duration_s must be >= 0".into()));
         }
         Ok(())
@@ -469,7 +469,7 @@ fn decode_wav(path: &Path, config: &AudioConfig) -> Result<Audio> {
             })
         }
     }
-    if buf.len() % channels != 0 {
+    if !buf.len().is_multiple_of(channels) {
         return Err(truncated(
             path,
             declared_frames,

@@ -681,7 +681,7 @@ pub fn quantize_q8_0(input: &Path, out: &Path) -> Result<()> {
             && ttype == 1
             && !skip.contains(&name.as_str())
             && !name.ends_with("positional_embedding")
-            && (ne[0] as usize) % 32 == 0;
+            && (ne[0] as usize).is_multiple_of(32);
         let (out_type, payload) = if quantize {
             let src: Vec<f32> = data
                 .chunks_exact(2)

@@ -461,9 +461,9 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
     }
     h.push_str("</table><p class=\"note\">Correct codes in the session's coded CSV and run <code>mitool score</code> to re-score.</p></section>");
 
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<footer class=\"note\"><p>Models: {}</p></footer></body></html>\n",
+        "<footer class=\"note\"><p>Models: {}</p></footer></body></html>",
         rec.models
             .iter()
             .map(|m| format!("{} ({}…)", esc(&m.name), &m.sha256.get(..12).unwrap_or("")))
