@@ -71,7 +71,9 @@ fn word_speakers(
     words
         .iter()
         .map(|w| {
-            let (a, b) = (w.start, w.end.max(w.start + 0.01));
+            // Only the word's first half: Whisper stretches word ends over
+            // the pause that follows, often into the next speaker's turn.
+            let (a, b) = (w.start, (0.5 * (w.start + w.end)).max(w.start + 0.01));
             let mut cover = vec![0f64; n];
             for t in &dia.turns {
                 cover[t.speaker] += (b.min(t.end) - a.max(t.start)).max(0.0);
