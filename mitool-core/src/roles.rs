@@ -199,8 +199,11 @@ pub struct TalkPattern {
 impl TalkPattern {
     /// How much the talk looks like a practitioner's; weights set by hand on
     /// the MI phrasing of the demo sessions, not learnt.
+    /// The score shrinks towards 0 for speakers who said little: a family
+    /// member's two remarks with a "you" in them are weak evidence.
     pub fn score(&self) -> f32 {
-        self.questions + self.reflections + 4.0 * self.you_minus_i
+        let evidence = self.words as f32 / (self.words as f32 + 20.0);
+        (self.questions + self.reflections + 4.0 * self.you_minus_i) * evidence
     }
 }
 
