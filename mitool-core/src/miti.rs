@@ -152,6 +152,7 @@ pub fn from_labels(c: &Codes, permission: bool) -> Vec<Miti> {
 /// Fills in MITI codes for every practitioner utterance that has none:
 /// mapped from its labels plus the phrase detectors. Codes already given
 /// (by a person or the coder) are kept.
+#[allow(clippy::needless_range_loop)] // looks back at earlier utterances by index
 pub fn fill(utts: &mut [Utterance]) {
     let rules = Rules::builtin();
     let mut last_permission: Option<usize> = None;

@@ -71,7 +71,9 @@ fn word_speakers(
     words
         .iter()
         .map(|w| {
-            let (a, b) = (w.start, w.end.max(w.start + 0.01));
+            // Only the word's first half: Whisper stretches word ends over
+            // the pause that follows, often into the next speaker's turn.
+            let (a, b) = (w.start, (0.5 * (w.start + w.end)).max(w.start + 0.01));
             let mut cover = vec![0f64; n];
             for t in &dia.turns {
                 cover[t.speaker] += (b.min(t.end) - a.max(t.start)).max(0.0);
@@ -197,8 +199,11 @@ pub struct TalkPattern {
 impl TalkPattern {
     /// How much the talk looks like a practitioner's; weights set by hand on
     /// the MI phrasing of the demo sessions, not learnt.
+    /// The score shrinks towards 0 for speakers who said little: a family
+    /// member's two remarks with a "you" in them are weak evidence.
     pub fn score(&self) -> f32 {
-        self.questions + self.reflections + 4.0 * self.you_minus_i
+        let evidence = self.words as f32 / (self.words as f32 + 20.0);
+        (self.questions + self.reflections + 4.0 * self.you_minus_i) * evidence
     }
 }
 
