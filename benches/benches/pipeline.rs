@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mitool_core::audio::{decode, AudioConfig};
+use mitool_core::code::{Coder, CoderConfig};
 use mitool_core::models::Store;
 use mitool_core::progress::NullSink;
 use mitool_core::transcribe::{TranscribeConfig, Transcriber};
+use mitool_core::utterance;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -69,5 +71,37 @@ fn transcription(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_resample, transcription);
+/// Utterances per second of the int8 coder with 2 threads, on the demo
+/// sessions' utterances (our own text) repeated to 256.
+fn coder_throughput(c: &mut Criterion) {
+    let store = Store::open(None).unwrap();
+    let coder = Coder::new(
+        &store,
+        CoderConfig {
+            threads: 2,
+            batch_size: 32,
+        },
+    )
+    .unwrap();
+    let mut utts = Vec::new();
+    for f in ["good-mi", "poor-mi"] {
+        utts.extend(utterance::read_csv(&root().join(format!("fixtures/coded/{f}.csv"))).unwrap());
+    }
+    let session: Vec<_> = utts.iter().cycle().take(256).cloned().collect();
+    let mut g = c.benchmark_group("coder");
+    g.throughput(Throughput::Elements(session.len() as u64));
+    g.sample_size(10);
+    g.bench_function("int8, 2 threads, 256 utterances", |b| {
+        b.iter(|| {
+            let mut s = session.clone();
+            coder
+                .code_session(&mut s, Path::new("bench"), &NullSink)
+                .unwrap();
+            s
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode_resample, transcription, coder_throughput);
 criterion_main!(benches);

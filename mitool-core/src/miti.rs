@@ -156,7 +156,6 @@ pub fn from_labels(c: &Codes, permission: bool) -> Vec<Miti> {
 pub fn fill(utts: &mut [Utterance]) {
     let rules = Rules::builtin();
     let mut last_permission: Option<usize> = None;
-    #[allow(clippy::needless_range_loop)] // i is also a position for the permission reach
     for i in 0..utts.len() {
         if utts[i].role != Role::Practitioner {
             continue;

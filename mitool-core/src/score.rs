@@ -95,6 +95,13 @@ pub enum Band {
 }
 
 impl Band {
+    /// The band of `value` against thresholds `t`; `None` for an empty score.
+    ///
+    /// ```
+    /// use mitool_core::score::{Band, R_TO_Q};
+    /// assert_eq!(Band::of(Some(1.5), R_TO_Q), Some(Band::Fair));
+    /// assert_eq!(Band::of(None, R_TO_Q), None);
+    /// ```
     pub fn of(value: Option<f64>, t: Thresholds) -> Option<Band> {
         value.map(|v| {
             if v >= t.good {

@@ -211,6 +211,11 @@ fn opt_bool(s: Option<&str>) -> std::result::Result<Option<bool>, String> {
 }
 
 /// Parses `HH:MM:SS(.mmm)`, `MM:SS` or plain seconds.
+///
+/// ```
+/// assert_eq!(mitool_core::utterance::parse_time("00:01:05.5"), Some(65.5));
+/// assert_eq!(mitool_core::utterance::parse_time("n/a"), None);
+/// ```
 pub fn parse_time(s: &str) -> Option<f64> {
     let t = s.trim();
     if t.is_empty() || na(t) {
