@@ -16,7 +16,8 @@
 //! definitions and checked against a non-expert labelled sample) add them;
 //! their codes carry lower confidence. A Persuade detector (directives such
 //! as "you should", "why don't you") was added after that sample was scored;
-//! an utterance it or the Confront detector flags loses any reflection code.
+//! an utterance it or the Confront detector flags loses a reflection code
+//! the coder gave it (a person's codes are kept).
 
 use std::sync::OnceLock;
 
@@ -170,8 +171,10 @@ pub fn fill(utts: &mut [Utterance]) {
         }
         let mut codes = from_labels(&utts[i].codes, permitted);
         let found = rules.detect(&utts[i].text);
-        // A directive is not a reflection (MITI 4.2.1): it replaces SR/CR.
-        if found.contains(&Miti::Persuade) || found.contains(&Miti::Confront) {
+        // A directive is not a reflection (MITI 4.2.1): it replaces the coder's
+        // SR/CR. A person's reflection code (no confidence) is left alone.
+        let machine = utts[i].codes.confidence.is_some();
+        if machine && (found.contains(&Miti::Persuade) || found.contains(&Miti::Confront)) {
             codes.retain(|c| !matches!(c, Miti::SimpleReflection | Miti::ComplexReflection));
         }
         for mut d in found {
