@@ -115,7 +115,7 @@ pub fn score_cmd(args: ScoreArgs) -> Result<ExitCode> {
     if args.report {
         let options = serde_json::json!({ "segment": format!("{:?}", cfg.segment), "input": args.input.display().to_string() });
         for (s, utts) in &sessions {
-            let dir = args.out.join(safe_name(&s.session_id));
+            let dir = args.out.join(mitool_core::batch::safe_id(&s.session_id));
             let rec = SessionRecord::new(s.clone(), vec![], options.clone());
             outfile::write_atomic(
                 &dir.join("report.html"),
@@ -131,25 +131,6 @@ pub fn score_cmd(args: ScoreArgs) -> Result<ExitCode> {
         args.out.join("sessions.csv").display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A session id made safe as a folder name.
-pub fn safe_name(id: &str) -> String {
-    let s: String = id
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("session_{s}")
-    } else {
-        s
-    }
 }
 
 #[derive(Args)]

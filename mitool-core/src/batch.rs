@@ -80,7 +80,12 @@ pub fn readable_id(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    let id: String = stem
+    safe_id(&stem)
+}
+
+/// `text` made safe as a folder name: other characters become `_`, no leading dot.
+pub fn safe_id(text: &str) -> String {
+    let id: String = text
         .chars()
         .map(|c| {
             if c.is_alphanumeric() || "-_.".contains(c) {
