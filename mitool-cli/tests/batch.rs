@@ -163,6 +163,24 @@ fn kill_9_then_rerun_gives_the_uninterrupted_result() {
     };
     let clean = d.path().join("clean");
     assert!(args(&clean).status().unwrap().success());
+    // The demo's point: good MI scores better than poor MI.
+    let table = std::fs::read_to_string(clean.join("sessions.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(table.as_bytes());
+    let head = rdr.headers().unwrap().clone();
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let row = |id: &str| rows.iter().find(|r| &r[0] == id).unwrap().clone();
+    let (good, poor) = (row("good-mi"), row("poor-mi"));
+    let num = |r: &csv::StringRecord, c: &str| r[col(c)].parse::<f64>().unwrap_or(0.0);
+    assert!(num(&good, "r_to_q") > num(&poor, "r_to_q"), "{table}");
+    assert!(
+        num(&good, "pct_complex_reflections") > num(&poor, "pct_complex_reflections"),
+        "{table}"
+    );
+    assert!(
+        num(&good, "mi_non_adherent") < num(&poor, "mi_non_adherent"),
+        "{table}"
+    );
 
     let killed = d.path().join("killed");
     let mut child = args(&killed)
