@@ -21,7 +21,11 @@ mod score_cmd;
 /// Motivational-interviewing fidelity feedback from recorded conversations.
 /// Everything runs on this machine; nothing is sent anywhere.
 #[derive(Parser)]
-#[command(name = "mitool", version, about, long_about = None)]
+#[command(
+    name = "mitool",
+    version,
+    after_help = "Exit codes: 0 all done; 1 some inputs or sessions failed (each named on stderr); 2 the command could not run.\nStart with `mitool batch RECORDINGS/ --out RESULTS/`."
+)]
 struct Cli {
     /// Where the models live (default: $MITOOL_MODELS, else the checkout's models/).
     #[arg(long, global = true, value_name = "DIR")]
