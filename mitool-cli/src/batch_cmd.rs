@@ -57,6 +57,10 @@ pub struct BatchArgs {
     /// Print a machine-readable summary (JSON) on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also log every coded utterance's text on stderr (off by default: the
+    /// recordings are about families, and logs travel further than reports).
+    #[arg(long)]
+    pub log_text: bool,
 }
 
 /// Options from the config file, then the flags.
@@ -122,6 +126,14 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
     let bars = Bars::new(quiet || args.json).with_total(jobs.len() as u64);
     let summary = batch::run(&pipeline, &jobs, &args.out, parallel, &bars)?;
     bars.clear();
+    if args.log_text {
+        for job in &jobs {
+            log_text(
+                &args.out.join(&job.session_id).join("coded.csv"),
+                &job.session_id,
+            );
+        }
+    }
     if args.json {
         println!(
             "{}",
@@ -151,6 +163,30 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Logs a session's coded utterances on stderr (only with --log-text).
+fn log_text(coded: &Path, session_id: &str) {
+    let Ok(utts) = mitool_core::utterance::read_csv(coded) else {
+        return;
+    };
+    for u in utts {
+        let codes = u
+            .codes
+            .miti
+            .as_ref()
+            .map(|m| m.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(";"))
+            .or_else(|| u.codes.talk.map(|t| t.as_str().to_string()))
+            .unwrap_or_default();
+        eprintln!(
+            "mitool: {session_id} [{}] {} ({}) [{codes}] {}",
+            u.start
+                .map_or_else(|| "-".to_string(), |t| format!("{t:.1}")),
+            u.speaker,
+            u.role.as_str(),
+            u.text.trim()
+        );
+    }
 }
 
 /// The key scores of sessions.csv, as a short table on stdout.

@@ -231,3 +231,29 @@ fn kill_9_then_rerun_gives_the_uninterrupted_result() {
         }
     }
 }
+
+#[test]
+fn transcript_text_reaches_the_log_only_when_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in");
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::write(
+        inp.join("v.txt"),
+        "Practitioner: What matters most to you this week?\nClient: My daughter's school.\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let r = Command::new(env!("CARGO_BIN_EXE_mitool"))
+            .arg("batch")
+            .arg(&inp)
+            .arg("--out")
+            .arg(d.path().join("out"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(r.status.success());
+        String::from_utf8_lossy(&r.stderr).into_owned()
+    };
+    assert!(!run(&[]).contains("daughter"));
+    assert!(run(&["--log-text"]).contains("My daughter's school."));
+}
