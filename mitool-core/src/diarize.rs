@@ -829,6 +829,9 @@ fn gather(mono: &[f32], start: usize, frames: &[usize]) -> Vec<f32> {
     out
 }
 
+/// Most embeddings clustered directly (see [`cluster`]).
+const MAX_CLUSTERED: usize = 400;
+
 fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if n > 0.0 {
@@ -986,6 +989,28 @@ pub fn cluster(
     let n = emb.len();
     if n <= 1 {
         return vec![0; n];
+    }
+    if n > MAX_CLUSTERED {
+        // The eigensolver is O(n³): cluster a regular subsample (every
+        // stride-th window, so the whole recording is covered) and give the
+        // rest the nearest centroid. Long recordings stay tractable.
+        let stride = n.div_ceil(MAX_CLUSTERED);
+        let sample: Vec<Vec<f32>> = emb.iter().step_by(stride).cloned().collect();
+        let labels = cluster(&sample, speakers, max_k, merge_cosine);
+        let k = labels.iter().copied().max().map_or(1, |m| m + 1);
+        let mut centroids = vec![vec![0f32; emb[0].len()]; k];
+        for (e, &l) in sample.iter().zip(&labels) {
+            let mut e = e.clone();
+            normalise(&mut e);
+            for (c, x) in centroids[l].iter_mut().zip(&e) {
+                *c += x;
+            }
+        }
+        centroids.iter_mut().for_each(|c| normalise(c));
+        return emb
+            .iter()
+            .map(|e| nearest(&centroids, e).unwrap_or(0))
+            .collect();
     }
     let max_k = max_k.min(n).max(1);
     // Affinity: cosine, each row pruned to its nearest neighbours (so that
@@ -1368,6 +1393,14 @@ mod tests {
             let labels = cluster(&emb, None, 6, 0.55);
             assert!(same_partition(&labels, &truth), "{counts:?}: {labels:?}");
         }
+    }
+
+    #[test]
+    fn long_recordings_cluster_a_subsample_and_assign_the_rest() {
+        // 1,200 windows (far past MAX_CLUSTERED) from three voices.
+        let (emb, truth) = synthetic(&[500, 400, 300], 11);
+        let labels = cluster(&emb, None, 6, 0.55);
+        assert!(same_partition(&labels, &truth));
     }
 
     #[test]
