@@ -148,10 +148,7 @@ impl Coder {
             session: Mutex::new(session),
             tokenizer: tokenizer_v,
             labels: labels_v,
-            info: ModelInfo {
-                name: format!("{} ({})", info.name, "mitool-coder"),
-                ..info
-            },
+            info,
             config,
         })
     }
