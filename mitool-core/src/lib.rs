@@ -9,9 +9,15 @@
 //! | read audio | [`audio`] | file → 16 kHz samples per channel |
 //! | find speech | [`vad`] | samples → speech regions |
 //! | transcribe | [`transcribe`] | samples + regions → [`transcript::Transcript`] |
-//! | tell speakers apart | [`diarize`] | samples → [`diarize::Diarization`] (turns) |
-//! | utterances and roles | [`roles`] | transcript + turns → [`utterance::Utterance`]s |
+//! | diarize | [`diarize`] | samples → speaker turns |
+//! | roles | [`roles`] | words + turns → [`utterance::Utterance`]s, the practitioner |
+//! | code | [`code`], [`miti`] | utterances → AnnoMI labels and MITI codes |
+//! | score | [`score`], [`agree`] | codes → MITI counts, summary scores, bands; agreement |
+//! | report | [`report`] | scores → HTML report, WebVTT, session JSON |
+//! | batch | [`batch`] | folders → per-session outputs and the study table |
 //!
+//! Transcripts without audio are read by [`transcripts`]; every output file
+//! is written through [`outfile`] (owner-only, temporary file then rename).
 //! Models are found, checked and installed by [`models`] (and converted by
 //! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
 //! that the caller implements: the library never prints.
