@@ -149,22 +149,14 @@ fn opt(v: Option<f64>) -> String {
 }
 
 pub fn agree_cmd(args: AgreeArgs) -> Result<ExitCode> {
-    let a = utterance::read_csv(&args.a)?;
-    let b = utterance::read_csv(&args.b)?;
+    // score_file reads, groups and fills in MITI codes once; its utterances
+    // serve the utterance-level comparison too.
     let cfg = ScoreConfig::default();
     let (sa, sb) = (score_file(&args.a, &cfg)?, score_file(&args.b, &cfg)?);
-    let mut fa = a.clone();
-    let mut fb = b.clone();
-    for (_, s) in utterance::group_sessions(std::mem::take(&mut fa)) {
-        let mut s = s;
-        mitool_core::miti::fill(&mut s);
-        fa.extend(s);
-    }
-    for (_, s) in utterance::group_sessions(std::mem::take(&mut fb)) {
-        let mut s = s;
-        mitool_core::miti::fill(&mut s);
-        fb.extend(s);
-    }
+    let flat = |s: &[(SessionScores, Vec<Utterance>)]| -> Vec<Utterance> {
+        s.iter().flat_map(|(_, u)| u.iter().cloned()).collect()
+    };
+    let (fa, fb) = (flat(&sa), flat(&sb));
     let tasks = agree::utterance_agreement(&fa, &fb);
     if tasks.iter().all(|t| t.n == 0) {
         bail!(

@@ -737,13 +737,6 @@ fn rel(from: &Path, to: &Path) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn index_html(
     out: &Path,
     done: &BTreeMap<String, (PathBuf, SessionRecord)>,
@@ -757,17 +750,12 @@ fn index_html(
 <table id="sessions"><thead><tr><th>session</th><th>R:Q</th><th>%CR</th><th>%OQ</th><th>MI-adherent</th><th>non-adherent</th><th>change share</th><th>relational (est.)</th><th>technical (est.)</th></tr></thead><tbody>
 "#,
     );
-    let num = |v: Option<f64>, pct: bool| match v {
-        None => "—".to_string(),
-        Some(x) if pct => format!("{:.0}%", x * 100.0),
-        Some(x) => format!("{x:.2}"),
-    };
     let cell = |v: Option<f64>, pct: bool, band: Option<score::Band>| {
         format!(
             r#"<td class="{}" data-v="{}">{}</td>"#,
             band.map_or("", |b| b.as_str()),
             v.map_or(String::new(), |x| format!("{x}")),
-            num(v, pct)
+            report::fmt_opt(v, pct)
         )
     };
     for (id, (dir, rec)) in done {
@@ -775,8 +763,8 @@ fn index_html(
         let _ = write!(
             h,
             r#"<tr><td><a href="{}">{}</a></td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
-            esc(&rel(out, &dir.join("report.html"))),
-            esc(id),
+            report::esc(&rel(out, &dir.join("report.html"))),
+            report::esc(id),
             cell(s.r_to_q, false, s.r_to_q_band),
             cell(
                 s.pct_complex_reflections,
@@ -801,9 +789,9 @@ fn index_html(
             let _ = write!(
                 h,
                 "<li><b>{}</b> ({}): {}</li>",
-                esc(&f.session_id),
-                esc(&f.stage),
-                esc(&f.error)
+                report::esc(&f.session_id),
+                report::esc(&f.stage),
+                report::esc(&f.error)
             );
         }
         h.push_str("</ul>");

@@ -45,7 +45,8 @@ impl SessionRecord {
     }
 }
 
-fn esc(s: &str) -> String {
+/// Escapes text for HTML.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -114,7 +115,8 @@ fn band_text(b: Option<Band>) -> &'static str {
     }
 }
 
-fn fmt_opt(v: Option<f64>, pct: bool) -> String {
+/// A score for people: "—" when empty, a percentage or two decimals.
+pub(crate) fn fmt_opt(v: Option<f64>, pct: bool) -> String {
     match v {
         None => "—".into(),
         Some(x) if pct => format!("{:.0}%", x * 100.0),
