@@ -528,8 +528,9 @@ impl Diarizer {
         Ok(Some(v))
     }
 
-    /// CAM++ embeddings of equally long stretches of samples, a batch per run.
-    fn embed_batch(&self, stretches: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>> {
+    /// CAM++ embeddings of equally long stretches of samples, in one run
+    /// (stretches of different lengths are embedded one by one).
+    pub fn embed_batch(&self, stretches: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>> {
         let len = stretches.first().map_or(0, |s| s.len());
         if len < MIN_EMBED_SAMPLES.max(1600) || stretches.iter().any(|s| s.len() != len) {
             return stretches.iter().map(|s| self.embed(s)).collect();
@@ -583,9 +584,11 @@ impl Diarizer {
             } else {
                 let n = (s1 - s0 - len).div_ceil(hop) + 1;
                 let span = (s1 - s0 - len) as f64;
-                windows.extend((0..n).map(|i| {
-                    fit(s0 + (span * i as f64 / (n - 1).max(1) as f64).round() as usize)
-                }));
+                windows.extend(
+                    (0..n).map(|i| {
+                        fit(s0 + (span * i as f64 / (n - 1).max(1) as f64).round() as usize)
+                    }),
+                );
             }
         }
         let k = centroids.len();
@@ -1554,6 +1557,75 @@ mod tests {
         );
         assert_eq!(d.turns, vec![t(0.0, 2.0, 0), t(4.0, 5.0, 0)]);
         assert_eq!(d.speakers.len(), 1);
+    }
+
+    #[test]
+    fn runs_are_maximal_half_open_ranges() {
+        let f = [false, true, true, false, true, false, false, true];
+        assert_eq!(runs(&f), vec![(1, 3), (4, 5), (7, 8)]);
+        assert!(runs(&[false; 4]).is_empty());
+    }
+
+    #[test]
+    fn distinct_voices_per_window_where_possible() {
+        // Both rows prefer voice 0; the second is less sure, so it takes 1.
+        let s = vec![vec![0.9, 0.2], vec![0.6, 0.5]];
+        assert_eq!(assign_distinct(&s), vec![0, 1]);
+        // Three rows, two voices: both voices used, the best total kept.
+        let s = vec![vec![0.9, 0.1], vec![0.8, 0.3], vec![0.2, 0.7]];
+        assert_eq!(assign_distinct(&s), vec![0, 0, 1]);
+        // One voice: every row gets it.
+        assert_eq!(assign_distinct(&[vec![0.3], vec![0.1]]), vec![0, 0]);
+        assert!(assign_distinct(&[]).is_empty());
+    }
+
+    #[test]
+    fn relabel_moves_only_clear_single_speaker_frames() {
+        // Frame 0: speaker 0 alone, windows favour 1 clearly -> moves.
+        // Frame 1: favour 1 by less than the margin -> stays.
+        // Frame 2: both speak (overlap) -> untouched.
+        // Frame 3: no window covers it -> untouched.
+        let mut active = vec![
+            vec![true, true, true, true],
+            vec![false, false, true, false],
+        ];
+        let sim = vec![
+            vec![0.4, 1.6], // two windows: means 0.2 vs 0.8
+            vec![0.5, 0.52],
+            vec![0.0, 1.0],
+            vec![0.0, 0.0],
+        ];
+        relabel(&mut active, &sim, &[2, 1, 1, 0], 0.05);
+        assert_eq!(active[0], vec![false, true, true, true]);
+        assert_eq!(active[1], vec![true, false, true, false]);
+    }
+
+    #[test]
+    fn refinement_settings_are_validated() {
+        let ok = DiarizeConfig::default();
+        assert!(ok.validate().is_ok());
+        let off = DiarizeConfig {
+            refine_window_s: 0.0,
+            ..DiarizeConfig::default()
+        };
+        assert!(off.validate().is_ok());
+        for bad in [
+            DiarizeConfig {
+                refine_window_s: 0.2,
+                ..DiarizeConfig::default()
+            },
+            DiarizeConfig {
+                refine_hop_s: 0.0,
+                ..DiarizeConfig::default()
+            },
+            DiarizeConfig {
+                refine_margin: -0.1,
+                ..DiarizeConfig::default()
+            },
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains("refine"), "{e}");
+        }
     }
 
     #[test]

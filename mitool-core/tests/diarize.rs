@@ -234,3 +234,104 @@ fn silence_and_noise_give_no_speakers_without_panicking() {
         .unwrap();
     assert!(d.speakers.len() <= 1);
 }
+
+#[test]
+fn batched_embeddings_match_single_ones() {
+    let audio = decode(
+        &fixtures().join("demo/good-mi.wav"),
+        &AudioConfig::default(),
+    )
+    .unwrap();
+    let mono = audio.mono();
+    let len = 24_000;
+    let stretches: Vec<&[f32]> = (0..5)
+        .map(|i| &mono[16_000 + i * 8_000..16_000 + i * 8_000 + len])
+        .collect();
+    let batch = diarizer().embed_batch(&stretches).unwrap();
+    for (s, b) in stretches.iter().zip(&batch) {
+        let one = diarizer().embed(s).unwrap().unwrap();
+        let b = b.as_ref().unwrap();
+        let diff = one
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-4, "batched embedding differs by {diff}");
+    }
+}
+
+/// Writes the stretches of `label` in `wav` (per its RTTM) as a voice sample.
+fn voice_sample(wav: &Path, label: &str, out: &Path) {
+    let audio = decode(wav, &AudioConfig::default()).unwrap();
+    let mono = audio.mono();
+    let reference = read_rttm(&wav.with_extension("rttm")).unwrap();
+    let k = reference.labels.iter().position(|l| l == label).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(out, spec).unwrap();
+    for t in reference.turns.iter().filter(|t| t.speaker == k) {
+        let (a, b) = ((t.start * 16_000.0) as usize, (t.end * 16_000.0) as usize);
+        for &x in &mono[a..b.min(mono.len())] {
+            w.write_sample((x * 32767.0) as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn practitioner_voice_picks_the_enrolled_speaker() {
+    // Enrol a voice from one session (good-mi) and find it in another
+    // (poor-mi, same Festival voices, other words). Enrolling the client's
+    // voice must pick the client: the choice comes from the voice, not
+    // from how the speakers talk.
+    let dir = tempfile::tempdir().unwrap();
+    let good = fixtures().join("demo/good-mi.wav");
+    let poor = fixtures().join("demo/poor-mi.wav");
+    let (d, _, labels, ref_turns) = score(&poor);
+    let (t, _) = reference_transcript(&poor.with_extension("ref.json"));
+    for who in ["P", "C"] {
+        let sample = dir.path().join(format!("{who}.wav"));
+        voice_sample(&good, who, &sample);
+        let mut utts = attribute(&t, &d, "poor-mi", &UtteranceConfig::default());
+        let cfg = RolesConfig {
+            practitioner_voice: Some(sample),
+            ..Default::default()
+        };
+        let a = assign_roles(&mut utts, &d, &cfg, Some(diarizer()), None).unwrap();
+        eprintln!(
+            "voice sample {who}: {} ({:.2}) {:?}",
+            a.practitioner, a.confidence, a.scores
+        );
+        assert_eq!(a.method, "voice");
+        assert_eq!(
+            a.practitioner,
+            mapped(&d, &labels, &ref_turns, who),
+            "{who}: {a:?}"
+        );
+        assert!(a.confidence > 0.5, "{who}: {a:?}");
+    }
+    // A sample without speech is refused, naming the problem.
+    let silent = dir.path().join("silent.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&silent, spec).unwrap();
+    (0..32_000).for_each(|_| w.write_sample(0i16).unwrap());
+    w.finalize().unwrap();
+    let mut utts = attribute(&t, &d, "poor-mi", &UtteranceConfig::default());
+    let cfg = RolesConfig {
+        practitioner_voice: Some(silent),
+        ..Default::default()
+    };
+    let e = assign_roles(&mut utts, &d, &cfg, Some(diarizer()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("silent.wav"), "{e}");
+}
