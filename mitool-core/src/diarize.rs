@@ -3,8 +3,10 @@
 //! 1. Sliding 10 s windows go through pyannote segmentation-3.0, decoded
 //!    hard to at most 3 local speakers per window (2 at once).
 //! 2. Each local speaker with enough speech *alone* gets one CAM++ embedding.
-//! 3. The embeddings are clustered (spectral, speaker count by eigengap, then
-//!    similar clusters merged so that one voice is not split in several).
+//! 3. The embeddings are clustered: spectral; where the eigengap sees more
+//!    than one voice, split into `max_speakers` groups, then groups whose
+//!    centroids are alike (cosine > `merge_cosine`) merged, so that a person
+//!    who says little is kept and one voice is not split in several.
 //! 4. Every local speaker goes to its nearest cluster centroid (the
 //!    speakers of one window to different ones), and windows are stitched
 //!    back on a global frame grid: per frame, the number of speakers is the
