@@ -182,6 +182,21 @@ fn kill_9_then_rerun_gives_the_uninterrupted_result() {
         "{table}"
     );
 
+    // Every word on the right person: the recognised words, aligned to the
+    // script's words, carry the speaker of their script turn (under the
+    // best one-to-one naming of speakers).
+    for n in ["good-mi", "poor-mi"] {
+        let share = words_on_the_right_speaker(
+            &clean.join(format!("{n}/utterances.json")),
+            &root().join(format!("fixtures/demo/{n}.ref.json")),
+        );
+        eprintln!(
+            "{n}: {:.1}% of aligned words on the right speaker",
+            100.0 * share
+        );
+        assert!(share >= 0.95, "{n}: {share}");
+    }
+
     let killed = d.path().join("killed");
     let mut child = args(&killed)
         .stdout(Stdio::null())
@@ -256,4 +271,82 @@ fn transcript_text_reaches_the_log_only_when_asked() {
     };
     assert!(!run(&[]).contains("daughter"));
     assert!(run(&["--log-text"]).contains("My daughter's school."));
+}
+
+fn norm_word(w: &str) -> String {
+    w.chars()
+        .filter(|c| c.is_alphanumeric() || *c == '\'')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Share of the words common to the recognised utterances and the script
+/// (longest common subsequence) that sit on the script's speaker.
+fn words_on_the_right_speaker(utterances: &Path, script: &Path) -> f64 {
+    let u: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(utterances).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(script).unwrap()).unwrap();
+    let mut hyp: Vec<(String, String)> = Vec::new();
+    for x in u["utterances"].as_array().unwrap() {
+        for w in x["words"].as_array().unwrap() {
+            let t = norm_word(w["text"].as_str().unwrap());
+            if !t.is_empty() {
+                hyp.push((t, x["speaker"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    let mut reference: Vec<(String, String)> = Vec::new();
+    for t in r["turns"].as_array().unwrap() {
+        for w in t["text"].as_str().unwrap().split_whitespace() {
+            let n = norm_word(w);
+            if !n.is_empty() {
+                reference.push((n, t["speaker"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    // LCS table, then walk back collecting the aligned speaker pairs.
+    let (a, b) = (reference.len(), hyp.len());
+    let mut l = vec![vec![0u32; b + 1]; a + 1];
+    for i in (0..a).rev() {
+        for j in (0..b).rev() {
+            l[i][j] = if reference[i].0 == hyp[j].0 {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
+        }
+    }
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a && j < b {
+        if reference[i].0 == hyp[j].0 {
+            pairs.push((&reference[i].1, &hyp[j].1));
+            i += 1;
+            j += 1;
+        } else if l[i + 1][j] >= l[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    assert!(
+        pairs.len() * 10 >= reference.len() * 8,
+        "too few words recognised"
+    );
+    // Greedy naming, most frequent pairs first.
+    let mut counts: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for &p in &pairs {
+        *counts.entry(p).or_default() += 1;
+    }
+    let mut ranked: Vec<_> = counts.into_iter().collect();
+    ranked.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let mut naming: Vec<(&str, &str)> = Vec::new();
+    for ((r, h), _) in ranked {
+        if naming.iter().all(|&(nr, nh)| nr != r && nh != h) {
+            naming.push((r, h));
+        }
+    }
+    let right = pairs.iter().filter(|p| naming.contains(p)).count();
+    right as f64 / pairs.len() as f64
 }
