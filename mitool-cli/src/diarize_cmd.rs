@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use mitool_core::audio::{self, AudioConfig};
-use mitool_core::diarize::{DiarizeConfig, Diarizer};
+use mitool_core::diarize::{self, DiarizeConfig, Diarizer};
 use mitool_core::models::Store;
 use mitool_core::outfile;
 use mitool_core::roles::{self, RolesConfig, SessionUtterances, UtteranceConfig};
@@ -115,6 +115,112 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
     }
     sink.clear();
     Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Args)]
+pub struct DerArgs {
+    /// Reference turns: an RTTM file (it may hold many files' ids) or a folder of .rttm files.
+    pub reference: PathBuf,
+    /// Turns to score: an RTTM file, a folder of .rttm files, or a `mitool batch` output folder.
+    pub hypothesis: PathBuf,
+    /// Seconds around each reference boundary left unscored.
+    #[arg(long, default_value_t = 0.25)]
+    pub collar: f64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Scores every reference file id found in the hypothesis; ids with no
+/// hypothesis are named and make the exit status 1.
+pub fn der_cmd(args: DerArgs) -> Result<ExitCode> {
+    if !(0.0..=2.0).contains(&args.collar) {
+        anyhow::bail!(
+            "--collar must be between 0 and 2 seconds, got {}",
+            args.collar
+        );
+    }
+    let reference = diarize::read_rttm_set(&args.reference)?;
+    let mut hypothesis = diarize::read_rttm_set(&args.hypothesis)?;
+    // Two files of one recording each: score them against each other even
+    // where the ids differ (e.g. "ES2011a" and "ES2011a.Mix-Headset").
+    if args.reference.is_file()
+        && args.hypothesis.is_file()
+        && reference.len() == 1
+        && hypothesis.len() == 1
+    {
+        let h = hypothesis.pop_first().expect("one").1;
+        hypothesis.insert(reference.keys().next().expect("one").clone(), h);
+    }
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    let (mut err, mut total) = (0.0, 0.0);
+    for (id, r) in &reference {
+        let Some(h) = hypothesis.get(id) else {
+            missing.push(id.clone());
+            continue;
+        };
+        let d = diarize::der(&r.turns, &h.turns, args.collar);
+        err += d.missed + d.false_alarm + d.confusion;
+        total += d.total_ref;
+        rows.push(serde_json::json!({
+            "file": id,
+            "der": d.der,
+            "missed_s": d.missed,
+            "false_alarm_s": d.false_alarm,
+            "confusion_s": d.confusion,
+            "reference_speech_s": d.total_ref,
+            "reference_speakers": r.labels.len(),
+            "hypothesis_speakers": h.labels.len(),
+        }));
+    }
+    let pooled = (total > 0.0).then(|| err / total);
+    if args.json {
+        let out = serde_json::json!({
+            "collar_s": args.collar,
+            "files": rows,
+            "pooled_der": pooled,
+            "missing": missing,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{:<28} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "file", "DER", "missed", "false al.", "confusion", "ref (s)", "speakers"
+        );
+        for r in &rows {
+            println!(
+                "{:<28} {:>6.1}% {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+                r["file"].as_str().unwrap_or_default(),
+                100.0 * r["der"].as_f64().unwrap_or(0.0),
+                r["missed_s"].as_f64().unwrap_or(0.0),
+                r["false_alarm_s"].as_f64().unwrap_or(0.0),
+                r["confusion_s"].as_f64().unwrap_or(0.0),
+                r["reference_speech_s"].as_f64().unwrap_or(0.0),
+                format!("{}/{}", r["hypothesis_speakers"], r["reference_speakers"]),
+            );
+        }
+        match pooled {
+            Some(p) => println!(
+                "pooled DER {:.1}% over {} file(s), ±{} s collar, overlap scored (speakers: found/reference)",
+                100.0 * p,
+                rows.len(),
+                args.collar
+            ),
+            None => println!("no reference speech to score"),
+        }
+    }
+    for id in &missing {
+        eprintln!(
+            "mitool: {id}: in the reference but not in {}",
+            args.hypothesis.display()
+        );
+    }
+    Ok(if missing.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

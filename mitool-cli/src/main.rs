@@ -58,6 +58,8 @@ enum Command {
     Score(score_cmd::ScoreArgs),
     /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
     Agree(score_cmd::AgreeArgs),
+    /// Diarization error rate of speaker turns (RTTM) against a reference, per file and pooled.
+    Der(diarize_cmd::DerArgs),
     /// Show, check and install the models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -165,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Code(args) => code_cmd::code_cmd(&store, args, cli.quiet),
         Command::Score(args) => score_cmd::score_cmd(args),
         Command::Agree(args) => score_cmd::agree_cmd(args),
+        Command::Der(args) => diarize_cmd::der_cmd(args),
     }
 }
 
