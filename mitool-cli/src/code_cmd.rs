@@ -36,7 +36,6 @@ pub fn code_cmd(store: &Store, args: CodeArgs, quiet: bool) -> Result<ExitCode> 
         store,
         CoderConfig {
             threads: args.threads,
-            ..Default::default()
         },
     )?;
     let sink = Bars::new(quiet);

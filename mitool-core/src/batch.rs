@@ -339,7 +339,6 @@ impl<'s> Pipeline<'s> {
                 self.store,
                 CoderConfig {
                     threads: self.session_threads,
-                    ..Default::default()
                 },
             )
         })

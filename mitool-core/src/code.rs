@@ -8,6 +8,7 @@
 //! short utterances cost little. One model per process serves every session.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ndarray::Array2;
@@ -27,28 +28,25 @@ use crate::utterance::{
 /// Options for [`Coder`].
 #[derive(Debug, Clone)]
 pub struct CoderConfig {
-    /// ONNX Runtime intra-op threads.
+    /// Utterances coded at once, each by its own single-threaded ONNX
+    /// Runtime session.
     pub threads: usize,
-    /// Utterances per batch.
-    pub batch_size: usize,
 }
 
 impl Default for CoderConfig {
     fn default() -> Self {
-        Self {
-            threads: 2,
-            batch_size: 32,
-        }
+        Self { threads: 2 }
     }
 }
 
 impl CoderConfig {
     /// Checks that the settings make sense.
     pub fn validate(&self) -> Result<()> {
-        if self.threads == 0 || self.batch_size == 0 || self.batch_size > 4096 {
-            return Err(Error::Config(
-                "coder threads and batch size must be positive (batch ≤ 4096)".into(),
-            ));
+        if !(1..=256).contains(&self.threads) {
+            return Err(Error::Config(format!(
+                "coder threads must be between 1 and 256, got {}",
+                self.threads
+            )));
         }
         Ok(())
     }
@@ -98,12 +96,19 @@ pub struct Encoded {
 }
 
 /// A loaded coder.
+///
+/// Every utterance runs through the model alone. The int8 model quantizes
+/// activations with one scale per tensor, so in a padded batch the other
+/// utterances would change an utterance's codes (2-4% of the dev set's
+/// decisions moved between batches of 16 and 32): alone, a code depends
+/// only on the utterance and its context. It is also faster on 2 cores:
+/// two single-threaded sessions side by side beat one two-threaded session
+/// on batches (`cargo bench -p mitool-benches -- coder`).
 pub struct Coder {
-    session: Mutex<Session>,
+    sessions: Vec<Mutex<Session>>,
     tokenizer: Tokenizer,
     labels: Labels,
     info: ModelInfo,
-    config: CoderConfig,
 }
 
 impl Coder {
@@ -143,13 +148,14 @@ impl Coder {
             serde_json::from_str(&text).map_err(|e| bad(labels, e.to_string()))?;
         let tokenizer_v =
             Tokenizer::from_file(tokenizer).map_err(|e| bad(tokenizer, e.to_string()))?;
-        let session = crate::onnx::session(model, config.threads)?;
+        let sessions = (0..config.threads)
+            .map(|_| crate::onnx::session(model, 1).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            session: Mutex::new(session),
+            sessions,
             tokenizer: tokenizer_v,
             labels: labels_v,
             info,
-            config,
         })
     }
 
@@ -216,8 +222,19 @@ impl Coder {
         })
     }
 
-    /// Runs the model on encoded inputs (one batch, padded here).
+    /// Runs the model on encoded inputs (one batch, padded here). A batch's
+    /// results differ slightly from each input run alone (see [`Coder`]);
+    /// [`Coder::probabilities`] runs each alone.
     pub fn run(&self, batch: &[&Encoded]) -> Result<Vec<Probabilities>> {
+        let free = self.sessions.iter().find_map(|s| s.try_lock().ok());
+        let mut session = match free {
+            Some(s) => s,
+            None => self.sessions[0].lock().expect("coder session poisoned"),
+        };
+        self.run_on(&mut session, batch)
+    }
+
+    fn run_on(&self, session: &mut Session, batch: &[&Encoded]) -> Result<Vec<Probabilities>> {
         let n = batch.len();
         let len = batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
         let mut ids = Array2::<i64>::zeros((n, len));
@@ -231,7 +248,6 @@ impl Coder {
             }
         }
         let wrap = |e: ort::Error| Error::Onnx(format!("coder: {e}"));
-        let mut session = self.session.lock().expect("poisoned");
         let out = session
             .run(ort::inputs![
                 "input_ids" => Tensor::from_array(ids).map_err(wrap)?,
@@ -286,18 +302,37 @@ impl Coder {
                 ),
             );
         }
-        // Sorting by length keeps padding, and so wasted work, small.
-        enc.sort_by_key(|(i, e)| (e.input_ids.len(), *i));
         let mut out: Vec<Option<Probabilities>> = vec![None; utts.len()];
         sink.begin(path, Stage::Code, enc.len() as u64);
-        let mut done = 0;
-        for chunk in enc.chunks(self.config.batch_size) {
-            let refs: Vec<&Encoded> = chunk.iter().map(|(_, e)| e).collect();
-            for ((i, _), p) in chunk.iter().zip(self.run(&refs)?) {
-                out[*i] = Some(p);
+        // Worker k codes utterances k, k + n, k + 2n, ... on session k.
+        let done = AtomicU64::new(0);
+        let n = self.sessions.len().min(enc.len()).max(1);
+        let results: Vec<Result<Vec<(usize, Probabilities)>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..n)
+                .map(|k| {
+                    let (enc, done) = (&enc, &done);
+                    scope.spawn(move || -> Result<Vec<(usize, Probabilities)>> {
+                        let mut session = self.sessions[k].lock().expect("coder session poisoned");
+                        let mut mine = Vec::new();
+                        for (i, e) in enc.iter().skip(k).step_by(n) {
+                            let p = self.run_on(&mut session, &[e])?;
+                            mine.push((*i, p.into_iter().next().expect("one input, one output")));
+                            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            sink.advance(path, Stage::Code, d);
+                        }
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("coder worker panicked"))
+                .collect()
+        });
+        for r in results {
+            for (i, p) in r? {
+                out[i] = Some(p);
             }
-            done += chunk.len();
-            sink.advance(path, Stage::Code, done as u64);
         }
         sink.end(path, Stage::Code);
         Ok(out)

@@ -173,3 +173,30 @@ fn coding_a_session_gives_valid_deterministic_labels() {
         Some(mitool_core::utterance::Main::Question)
     );
 }
+
+#[test]
+fn an_utterance_is_coded_the_same_whatever_else_is_coded_with_it() {
+    // The int8 model scales activations per tensor: batched with others,
+    // an utterance's probabilities would move. Each runs alone, so the
+    // session's probabilities equal each utterance's own run, and the
+    // number of sessions side by side changes nothing.
+    let mut utts = Vec::new();
+    for f in ["good-mi", "poor-mi"] {
+        utts.extend(utterance::read_csv(&fixtures().join(format!("coded/{f}.csv"))).unwrap());
+    }
+    let path = std::path::Path::new("s");
+    let two = coder().probabilities(&utts, path, &NullSink).unwrap();
+    let one = Coder::new(store(), CoderConfig { threads: 1 })
+        .unwrap()
+        .probabilities(&utts, path, &NullSink)
+        .unwrap();
+    assert_eq!(one, two);
+    let mut checked = 0;
+    for (i, p) in two.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let e = coder().encode(&utts, i).unwrap();
+        assert_eq!(&coder().run(&[&e]).unwrap()[0], p, "utterance {i}");
+        checked += 1;
+    }
+    assert!(checked > 20);
+}
