@@ -47,6 +47,10 @@ pub struct DiarizeArgs {
     /// Threads to use (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Only who spoke when: write <stem>.rttm and skip transcription,
+    /// utterances and roles (fast, e.g. to check diarization with `mitool der`).
+    #[arg(long, conflicts_with_all = ["practitioner", "practitioner_voice", "model"])]
+    pub rttm_only: bool,
 }
 
 pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<ExitCode> {
@@ -69,7 +73,11 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
         practitioner: args.practitioner.clone(),
         practitioner_voice: args.practitioner_voice.clone(),
     };
-    let transcriber = Transcriber::new(store, tcfg)?;
+    let transcriber = if args.rttm_only {
+        None
+    } else {
+        Some(Transcriber::new(store, tcfg)?)
+    };
     let diarizer = Diarizer::new(store, dcfg)?;
     outfile::create_private_dir(&args.out)?;
     let sink = progress::Bars::new(quiet);
@@ -80,8 +88,16 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let result = (|| -> mitool_core::Result<SessionUtterances> {
+        let result = (|| -> mitool_core::Result<Option<SessionUtterances>> {
             let audio = audio::decode(file, &AudioConfig::default())?;
+            let Some(transcriber) = &transcriber else {
+                let dia = diarizer.diarize(&audio, &sink)?;
+                outfile::write_atomic(
+                    &args.out.join(format!("{stem}.rttm")),
+                    dia.to_rttm(&stem).as_bytes(),
+                )?;
+                return Ok(None);
+            };
             let transcript = transcriber.transcribe(&audio, &sink)?;
             let dia = diarizer.diarize(&audio, &sink)?;
             let mut utts = roles::attribute(&transcript, &dia, &stem, &UtteranceConfig::default());
@@ -93,10 +109,11 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
                 &args.out.join(format!("{stem}.rttm")),
                 dia.to_rttm(&stem).as_bytes(),
             )?;
-            Ok(doc)
+            Ok(Some(doc))
         })();
         let doc = match result {
-            Ok(d) => d,
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
             Err(e) => {
                 sink.clear();
                 eprintln!("mitool: {e}");

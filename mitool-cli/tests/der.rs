@@ -86,3 +86,24 @@ fn two_single_files_are_paired_and_bad_lines_are_named() {
     let e = String::from_utf8_lossy(&r.stderr);
     assert!(e.contains("hyp.rttm") && e.contains("line 1"), "{e}");
 }
+
+#[test]
+fn rttm_only_diarization_is_scored_against_the_script() {
+    let d = tempfile::tempdir().unwrap();
+    let wav = root().join("fixtures/demo/poor-mi.wav");
+    let r = Command::new(env!("CARGO_BIN_EXE_mitool"))
+        .args(["--quiet", "diarize", "--rttm-only", "--threads", "2"])
+        .arg(&wav)
+        .arg("--out")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(d.path().join("poor-mi.rttm").is_file());
+    assert!(!d.path().join("poor-mi.utterances.json").exists());
+    let r = der(&[&root().join("fixtures/demo/poor-mi.rttm"), d.path()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(j["files"][0]["der"].as_f64().unwrap() <= 0.05, "{j}");
+    assert_eq!(j["files"][0]["hypothesis_speakers"], 3);
+}
