@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# mitool's diarization against a peer, on the same audio in one run: senko 0.2.2
+# on the CPU (Silero VAD + CAM++ + spectral clustering; the package mitool's
+# diarization weights come from). Both get 2 threads. Prints DER per file for
+# each (`mitool der`, ±0.25 s collar, overlap scored) and the time ratio.
+#
+# Usage: benches/peers/diarize.sh [WAV...]
+#   default: ../shared/audio/ami-*.wav (where present) and fixtures/demo/*.wav;
+#   each WAV needs its reference RTTM beside it (<stem>.rttm).
+# The peer's venv (senko and torch, several GB) goes to benches/peers/.venv,
+# or to $PEER_VENV; it is made on the first run with pip.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MITOOL=target/release/mitool
+[ -x "$MITOOL" ] || cargo build --release -p mitool-cli
+VENV="${PEER_VENV:-benches/peers/.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "peers: making $VENV (pip install senko==0.2.2; large, first run only)" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --disable-pip-version-check -q "senko==0.2.2" soundfile
+fi
+
+FILES=("$@")
+if [ ${#FILES[@]} -eq 0 ]; then
+  for f in ../shared/audio/ami-sample.wav ../shared/audio/ami-dev00.wav fixtures/demo/*.wav; do
+    [ -f "$f" ] && FILES+=("$f")
+  done
+fi
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+for f in "${FILES[@]}"; do cat "${f%.wav}.rttm"; done > "$OUT/reference.rttm"
+seconds=$("$VENV/bin/python" -c 'import sys, soundfile as sf; print(sum(sf.info(f).duration for f in sys.argv[1:]))' "${FILES[@]}")
+
+now() { date +%s.%N; }
+# mitool's start-up (model loading) on 1 s of silence, to separate it out.
+python3 -c 'import wave; w=wave.open("'"$OUT"'/silence.wav","wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(b"\0\0"*16000)'
+t0=$(now); "$MITOOL" --quiet diarize --rttm-only --threads 2 "$OUT/silence.wav" --out "$OUT/warm"; t1=$(now)
+t2=$(now); "$MITOOL" --quiet diarize --rttm-only --threads 2 "${FILES[@]}" --out "$OUT/mitool"; t3=$(now)
+THREADS=2 "$VENV/bin/python" benches/peers/senko_rttm.py "$OUT/senko" "${FILES[@]}" \
+  > "$OUT/senko.jsonl" 2> "$OUT/senko.log"
+
+echo "== mitool =="
+"$MITOOL" der "$OUT/reference.rttm" "$OUT/mitool"
+echo "== senko 0.2.2 (CPU) =="
+"$MITOOL" der "$OUT/reference.rttm" "$OUT/senko"
+python3 - "$OUT/senko.jsonl" "$t0" "$t1" "$t2" "$t3" "$seconds" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+t0, t1, t2, t3, audio = map(float, sys.argv[2:])
+m_load, m_total = t1 - t0, t3 - t2
+m_proc = max(m_total - m_load, 1e-9)
+s_load = rows[0]["load_s"]
+s_proc = sum(r["seconds"] for r in rows[1:])
+print(f"== time, {audio:.0f} s of audio, 2 threads each ==")
+print(f"mitool: {m_proc:.2f} s diarizing (RTF {m_proc / audio:.3f}), {m_load:.2f} s start-up")
+print(f"senko:  {s_proc:.2f} s diarizing (RTF {s_proc / audio:.3f}), {s_load:.2f} s start-up")
+print(f"mitool / senko diarizing time: {m_proc / s_proc:.2f}; with start-up: {m_total / (s_load + s_proc):.2f}")
+PY
