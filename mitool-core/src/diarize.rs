@@ -1298,10 +1298,10 @@ pub fn channels_look_like_speakers(channels: &[Vec<f32>]) -> bool {
 }
 
 /// Spectral clustering of L2-normalised embeddings; returns a label per
-/// embedding, labels 0..k. `speakers` forces k; otherwise, where the
-/// eigengap finds more than one voice, the embeddings are split in `max_k`
-/// groups and groups whose centroids are more similar than `merge_cosine`
-/// are merged.
+/// embedding, labels 0..k. The embeddings are split in `max_k` groups
+/// (where the eigengap finds more than one voice) and the most alike groups
+/// merged: down to `speakers` where it is given, else while their
+/// centroids' cosine exceeds `merge_cosine`.
 pub fn cluster(
     emb: &[Vec<f32>],
     speakers: Option<usize>,
@@ -1375,7 +1375,10 @@ pub fn cluster(
     }
     let (vals, vecs) = sym_eigen(l, n);
     let k = match speakers {
-        Some(k) => k.min(n),
+        // A known count: split as finely as an unknown one, then merge the
+        // most alike groups down to it (k-means straight into k groups
+        // split ami-dev00 badly: 17.8% DER forced to 2 vs 6.8% found).
+        Some(k) => k.max(max_k).min(n),
         None => {
             let eigengap = (1..=max_k)
                 .max_by(|&a, &b| {
@@ -1413,8 +1416,9 @@ pub fn cluster(
         }
         kmeans(&rows, k)
     };
-    if speakers.is_none() {
-        merge_similar(emb, &mut labels, merge_cosine);
+    match speakers {
+        None => merge_similar(emb, &mut labels, merge_cosine, 1),
+        Some(k) => merge_similar(emb, &mut labels, f32::NEG_INFINITY, k),
     }
     compact(&mut labels);
     labels
@@ -1435,13 +1439,14 @@ fn compact(labels: &mut [usize]) {
     }
 }
 
-/// Merges, most similar first, clusters whose centroids' cosine exceeds `limit`.
-fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32) {
+/// Merges, most similar first, clusters whose centroids' cosine exceeds
+/// `limit`, stopping at `fewest` clusters.
+fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32, fewest: usize) {
     loop {
         let mut ids: Vec<usize> = labels.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        if ids.len() < 2 {
+        if ids.len() <= fewest.max(1) {
             return;
         }
         let cents: Vec<Vec<f32>> = ids

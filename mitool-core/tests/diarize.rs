@@ -335,3 +335,34 @@ fn practitioner_voice_picks_the_enrolled_speaker() {
         .to_string();
     assert!(e.contains("silent.wav"), "{e}");
 }
+
+#[test]
+fn a_known_speaker_count_does_as_well_as_a_found_one() {
+    // Forcing the count used to run k-means straight into k groups:
+    // ami-dev00 forced to its true 2 speakers scored 17.8% (6.8% found).
+    let forced = |k: usize| {
+        Diarizer::new(
+            store(),
+            DiarizeConfig {
+                speakers: Some(k),
+                threads: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut cases = vec![(fixtures().join("demo/poor-mi.wav"), 3, 0.05)];
+    if let Some(shared) = shared_audio() {
+        cases.push((shared.join("ami-dev00.wav"), 2, 0.12));
+        cases.push((shared.join("ami-sample.wav"), 2, 0.12));
+    }
+    for (wav, k, max_der) in cases {
+        let audio = decode(&wav, &AudioConfig::default()).unwrap();
+        let d = forced(k).diarize(&audio, &NullSink).unwrap();
+        let reference = read_rttm(&wav.with_extension("rttm")).unwrap();
+        let r = der(&reference.turns, &d.turns, 0.25);
+        eprintln!("{} forced to {k}: DER {:.2}%", wav.display(), 100.0 * r.der);
+        assert_eq!(d.speakers.len(), k);
+        assert!(r.der <= max_der, "{}: {r:?}", wav.display());
+    }
+}
