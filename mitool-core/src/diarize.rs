@@ -610,20 +610,7 @@ impl Diarizer {
         if samples.len() < MIN_EMBED_SAMPLES.max(1600) {
             return Ok(None);
         }
-        let wrap = |e: ort::Error| Error::Model {
-            path: self.emb_path.clone(),
-            detail: e.to_string(),
-        };
-        let x = Tensor::from_array(([1usize, samples.len()], samples.to_vec())).map_err(wrap)?;
-        let mut session = self.embedding.lock().expect("embedding session poisoned");
-        let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
-        let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
-        let mut v = e.to_vec();
-        if v.iter().any(|x| !x.is_finite()) {
-            return Ok(None);
-        }
-        normalise(&mut v);
-        Ok(Some(v))
+        Ok(self.run_embedding(&[samples])?.pop().flatten())
     }
 
     /// CAM++ embeddings of equally long stretches of samples, in one run
@@ -633,16 +620,24 @@ impl Diarizer {
         if len < MIN_EMBED_SAMPLES.max(1600) || stretches.iter().any(|s| s.len() != len) {
             return stretches.iter().map(|s| self.embed(s)).collect();
         }
+        self.run_embedding(stretches)
+    }
+
+    /// One CAM++ run over equally long stretches, each at least
+    /// `MIN_EMBED_SAMPLES` long: L2-normalised embeddings, `None` where the
+    /// model gave non-finite values.
+    fn run_embedding(&self, stretches: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>> {
         let wrap = |e: ort::Error| Error::Model {
             path: self.emb_path.clone(),
             detail: e.to_string(),
         };
+        let len = stretches.first().map_or(0, |s| s.len());
         let flat: Vec<f32> = stretches.iter().flat_map(|s| s.iter().copied()).collect();
         let x = Tensor::from_array(([stretches.len(), len], flat)).map_err(wrap)?;
         let mut session = self.embedding.lock().expect("embedding session poisoned");
         let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
         let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
-        Ok(e.chunks(e.len() / stretches.len())
+        Ok(e.chunks(e.len() / stretches.len().max(1))
             .map(|v| {
                 let mut v = v.to_vec();
                 v.iter().all(|x| x.is_finite()).then(|| {
@@ -944,19 +939,10 @@ impl Diarizer {
         let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
         let mut turns = Vec::new();
         for (c, frames) in active.iter().enumerate() {
-            let mut g = 0;
-            while g < n_frames {
-                if !frames[g] {
-                    g += 1;
-                    continue;
-                }
-                let a = g;
-                while g < n_frames && frames[g] {
-                    g += 1;
-                }
+            for (a, b) in runs(frames) {
                 turns.push(Turn {
                     start: frame_time(a),
-                    end: frame_time(g).min(duration_s),
+                    end: frame_time(b).min(duration_s),
                     speaker: c,
                 });
             }
