@@ -173,30 +173,24 @@ pub fn der_cmd(args: DerArgs) -> Result<ExitCode> {
         let h = hypothesis.pop_first().expect("one").1;
         hypothesis.insert(reference.keys().next().expect("one").clone(), h);
     }
-    let mut rows = Vec::new();
-    let mut missing = Vec::new();
-    let (mut err, mut total) = (0.0, 0.0);
-    for (id, r) in &reference {
-        let Some(h) = hypothesis.get(id) else {
-            missing.push(id.clone());
-            continue;
-        };
-        let d = diarize::der(&r.turns, &h.turns, args.collar);
-        err += d.missed + d.false_alarm + d.confusion;
-        total += d.total_ref;
-        rows.push(serde_json::json!({
-            "file": id,
-            "der": d.der,
-            "missed_s": d.missed,
-            "false_alarm_s": d.false_alarm,
-            "confusion_s": d.confusion,
-            "reference_speech_s": d.total_ref,
-            "reference_speakers": r.labels.len(),
-            "hypothesis_speakers": h.labels.len(),
-        }));
-    }
-    let pooled = (total > 0.0).then(|| err / total);
+    let (files, missing) = diarize::der_by_file(&reference, &hypothesis, args.collar);
+    let pooled = diarize::pooled_der(&files);
     if args.json {
+        let rows: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "file": f.file,
+                    "der": f.report.der,
+                    "missed_s": f.report.missed,
+                    "false_alarm_s": f.report.false_alarm,
+                    "confusion_s": f.report.confusion,
+                    "reference_speech_s": f.report.total_ref,
+                    "reference_speakers": f.reference_speakers,
+                    "hypothesis_speakers": f.hypothesis_speakers,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "collar_s": args.collar,
             "files": rows,
@@ -209,23 +203,24 @@ pub fn der_cmd(args: DerArgs) -> Result<ExitCode> {
             "{:<28} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
             "file", "DER", "missed", "false al.", "confusion", "ref (s)", "speakers"
         );
-        for r in &rows {
+        for f in &files {
+            let r = &f.report;
             println!(
                 "{:<28} {:>6.1}% {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
-                r["file"].as_str().unwrap_or_default(),
-                100.0 * r["der"].as_f64().unwrap_or(0.0),
-                r["missed_s"].as_f64().unwrap_or(0.0),
-                r["false_alarm_s"].as_f64().unwrap_or(0.0),
-                r["confusion_s"].as_f64().unwrap_or(0.0),
-                r["reference_speech_s"].as_f64().unwrap_or(0.0),
-                format!("{}/{}", r["hypothesis_speakers"], r["reference_speakers"]),
+                f.file,
+                100.0 * r.der,
+                r.missed,
+                r.false_alarm,
+                r.confusion,
+                r.total_ref,
+                format!("{}/{}", f.hypothesis_speakers, f.reference_speakers),
             );
         }
         match pooled {
             Some(p) => println!(
                 "pooled DER {:.1}% over {} file(s), ±{} s collar, overlap scored (speakers: found/reference)",
                 100.0 * p,
-                rows.len(),
+                files.len(),
                 args.collar
             ),
             None => println!("no reference speech to score"),

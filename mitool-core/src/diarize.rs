@@ -367,6 +367,47 @@ pub fn read_rttm_set(path: &Path) -> Result<BTreeMap<String, Rttm>> {
     Ok(out)
 }
 
+/// One file's diarization error (see [`der_by_file`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileDer {
+    pub file: String,
+    pub report: DerReport,
+    pub reference_speakers: usize,
+    pub hypothesis_speakers: usize,
+}
+
+/// DER of every reference file id that the hypothesis holds, in id order,
+/// and the ids it lacks.
+pub fn der_by_file(
+    reference: &BTreeMap<String, Rttm>,
+    hypothesis: &BTreeMap<String, Rttm>,
+    collar_s: f64,
+) -> (Vec<FileDer>, Vec<String>) {
+    let mut scored = Vec::new();
+    let mut missing = Vec::new();
+    for (id, r) in reference {
+        match hypothesis.get(id) {
+            Some(h) => scored.push(FileDer {
+                file: id.clone(),
+                report: der(&r.turns, &h.turns, collar_s),
+                reference_speakers: r.labels.len(),
+                hypothesis_speakers: h.labels.len(),
+            }),
+            None => missing.push(id.clone()),
+        }
+    }
+    (scored, missing)
+}
+
+/// Errors over all files' reference speech; `None` without any.
+pub fn pooled_der(files: &[FileDer]) -> Option<f64> {
+    let (err, total) = files.iter().fold((0.0, 0.0), |(e, t), f| {
+        let r = &f.report;
+        (e + r.missed + r.false_alarm + r.confusion, t + r.total_ref)
+    });
+    (total > 0.0).then(|| err / total)
+}
+
 /// Reads the `SPEAKER` lines of an RTTM file.
 pub fn read_rttm(path: &Path) -> Result<Rttm> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
