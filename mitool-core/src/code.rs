@@ -4,8 +4,9 @@
 //! Inputs are built exactly as the training recipe did
 //! (`models/coder/labels.json`, "input_format"): the utterance as
 //! "role: text" paired with the two previous utterances, most recent first.
-//! Batches are sorted by length and padded only to their longest member, so
-//! short utterances cost little. One model per process serves every session.
+//! Each utterance runs alone, unpadded (see [`Coder`] for why), on one of
+//! several single-threaded sessions. One model per process serves every
+//! session.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

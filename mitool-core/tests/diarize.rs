@@ -266,18 +266,25 @@ fn voice_sample(wav: &Path, label: &str, out: &Path) {
     let mono = audio.mono();
     let reference = read_rttm(&wav.with_extension("rttm")).unwrap();
     let k = reference.labels.iter().position(|l| l == label).unwrap();
+    let mut own = Vec::new();
+    for t in reference.turns.iter().filter(|t| t.speaker == k) {
+        let (a, b) = ((t.start * 16_000.0) as usize, (t.end * 16_000.0) as usize);
+        own.extend_from_slice(&mono[a..b.min(mono.len())]);
+    }
+    write_wav16(out, &own);
+}
+
+/// 16 kHz mono 16-bit WAV of `samples`.
+fn write_wav16(path: &Path, samples: &[f32]) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 16_000,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(out, spec).unwrap();
-    for t in reference.turns.iter().filter(|t| t.speaker == k) {
-        let (a, b) = ((t.start * 16_000.0) as usize, (t.end * 16_000.0) as usize);
-        for &x in &mono[a..b.min(mono.len())] {
-            w.write_sample((x * 32767.0) as i16).unwrap();
-        }
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &x in samples {
+        w.write_sample((x * 32767.0) as i16).unwrap();
     }
     w.finalize().unwrap();
 }
@@ -316,15 +323,7 @@ fn practitioner_voice_picks_the_enrolled_speaker() {
     }
     // A sample without speech is refused, naming the problem.
     let silent = dir.path().join("silent.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&silent, spec).unwrap();
-    (0..32_000).for_each(|_| w.write_sample(0i16).unwrap());
-    w.finalize().unwrap();
+    write_wav16(&silent, &[0.0; 32_000]);
     let mut utts = attribute(&t, &d, "poor-mi", &UtteranceConfig::default());
     let cfg = RolesConfig {
         practitioner_voice: Some(silent),
