@@ -12,15 +12,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
-# ---- 1. system packages
-missing=()
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/*/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
-command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-for extra in ${MITOOL_APT_EXTRA:-}; do
-  dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
-done
+# ---- 1. system packages (detected as the build looks for them: scripts/prereqs.sh)
+. "$root/scripts/prereqs.sh"
+mapfile -t missing < <(mitool_missing_packages /)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   sudo=""

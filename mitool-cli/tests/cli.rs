@@ -1,25 +1,15 @@
 //! The `mitool` binary as a user runs it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
+
+use common::{root, shared_audio};
 
 fn mitool() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mitool"))
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn shared_audio() -> Option<PathBuf> {
-    let p = root().join("../shared/audio");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: ../shared/audio is absent");
-        None
-    }
-}
 
 fn norm(s: &str) -> String {
     s.chars()

@@ -1,12 +1,12 @@
 //! The HTML report in a real headless browser (Debian's chromium): it renders
 //! every section, and a screenshot is taken.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::root;
 
 fn chromium() -> Option<PathBuf> {
     for c in [
@@ -23,7 +23,7 @@ fn chromium() -> Option<PathBuf> {
         std::env::var_os("CI").is_none(),
         "chromium is missing; scripts/test installs it"
     );
-    eprintln!("SKIP: no chromium on this machine (install the `chromium` package)");
+    common::skip("no chromium on this machine (install the `chromium` package)");
     None
 }
 

@@ -96,12 +96,7 @@ fn own_text_inputs_and_outputs_match_the_training_framework() {
 
 #[test]
 fn annomi_dev_sample_matches_the_training_framework() {
-    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/annomi/AnnoMI-full.csv");
-    if !csv.is_file() {
-        eprintln!("SKIP: ../shared/data/annomi is absent");
-        return;
-    }
+    let Some(csv) = annomi_csv() else { return };
     let sessions = utterance::group_sessions(utterance::read_csv(&csv).unwrap());
     let par = parity();
     for item in par["annomi_dev"].as_array().unwrap() {

@@ -2,17 +2,16 @@
 //! (a separate script over AnnoMI-full.csv following docs/scoring.md's
 //! volley rule, first annotator of each transcript).
 
+mod common;
+
 use mitool_core::score::{score, ScoreConfig};
 use mitool_core::utterance::{group_sessions, read_csv};
 
 #[test]
 fn dev_transcripts_reproduce_hand_checked_counts() {
-    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/annomi/AnnoMI-full.csv");
-    if !csv.is_file() {
-        eprintln!("SKIP: ../shared/data/annomi is absent");
+    let Some(csv) = common::annomi_csv() else {
         return;
-    }
+    };
     let sessions = group_sessions(read_csv(&csv).unwrap());
     assert_eq!(sessions.len(), 106);
     // id: practitioner utts, client utts, Q, open, closed, SR, CR, GI, change, sustain
