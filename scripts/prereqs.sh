@@ -41,7 +41,8 @@ _mitool_has_libclang() {
   if [ "$root" = "" ] && command -v llvm-config >/dev/null 2>&1; then
     dirs+=("$(llvm-config --libdir 2>/dev/null)")
   fi
-  dirs+=(/usr/lib/llvm-*/lib /usr/lib /usr/lib/*-linux-gnu /usr/lib64 /usr/local/lib /usr/local/lib64 /usr/local/llvm*/lib)
+  # Quoted: the patterns are expanded under ROOT below, not on this machine.
+  dirs+=('/usr/lib/llvm-*/lib' /usr/lib '/usr/lib/*-linux-gnu' /usr/lib64 /usr/local/lib /usr/local/lib64 '/usr/local/llvm*/lib')
   for dir in "${dirs[@]}"; do
     for file in "$root"$dir/libclang*.so*; do
       [ -e "$file" ] && _mitool_is_libclang "$file" && return 0

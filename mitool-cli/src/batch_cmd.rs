@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use mitool_core::batch::{self, BatchOptions, Pipeline};
+use mitool_core::batch::{self, Pipeline};
 use mitool_core::models::Store;
 use mitool_core::score::{Segment, SESSION_COLUMNS};
 
+use crate::options::{self, SpeakerArgs, WhisperArgs};
 use crate::progress::Bars;
-use crate::score_cmd::parse_segment;
 
 #[derive(Args)]
 pub struct BatchArgs {
@@ -21,38 +21,15 @@ pub struct BatchArgs {
     /// Output folder: one sub-folder per session, plus sessions.csv, failures.csv, index.html.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Options file (default: ./mitool.toml when present). Flags override it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
     /// Process only shard I of N (1-based), e.g. 2/8; combine with `mitool merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Whisper model: a name from `mitool models list`, or a ggml file.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Spoken language ("en", or "auto" with a multilingual model).
-    #[arg(long)]
-    pub language: Option<String>,
-    /// Threads in all (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// The number of speakers, where known.
-    #[arg(long)]
-    pub speakers: Option<usize>,
-    /// The most speakers to look for.
-    #[arg(long)]
-    pub max_speakers: Option<usize>,
-    /// Each channel is one speaker's microphone.
-    #[arg(long)]
-    pub channels_are_speakers: bool,
-    /// The practitioner: a speaker label (S1, S2…) for recordings, a name for transcripts.
-    #[arg(long)]
-    pub practitioner: Option<String>,
-    /// A recording of the practitioner alone: the closest voice is theirs.
-    #[arg(long)]
-    pub practitioner_voice: Option<PathBuf>,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub speakers: SpeakerArgs,
     /// Part of each session to score: whole, window:START_S[:LEN_S], random:SEED[:LEN_S].
-    #[arg(long, value_parser = parse_segment)]
+    #[arg(long)]
     pub segment: Option<Segment>,
     /// Print a machine-readable summary (JSON) on stdout.
     #[arg(long)]
@@ -63,59 +40,13 @@ pub struct BatchArgs {
     pub log_text: bool,
 }
 
-/// Options from the config file, then the flags.
-fn options(args: &BatchArgs) -> Result<BatchOptions> {
-    let file = args.config.clone().or_else(|| {
-        let p = PathBuf::from("mitool.toml");
-        p.is_file().then_some(p)
-    });
-    let mut o: BatchOptions = match &file {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("{}: not a valid mitool.toml", p.display()))?
-        }
-        None => BatchOptions::default(),
-    };
-    if let Some(v) = &args.model {
-        o.model = Some(v.clone());
-    }
-    if let Some(v) = &args.language {
-        o.language = v.clone();
-    }
-    if let Some(v) = args.threads {
-        o.threads = v;
-    }
-    if args.speakers.is_some() {
-        o.speakers = args.speakers;
-    }
-    if let Some(v) = args.max_speakers {
-        o.max_speakers = v;
-    }
-    if args.channels_are_speakers {
-        o.channels_are_speakers = Some(true);
-    }
-    if args.practitioner.is_some() {
-        o.practitioner = args.practitioner.clone();
-    }
-    if args.practitioner_voice.is_some() {
-        o.practitioner_voice = args.practitioner_voice.clone();
-    }
-    if let Some(s) = &args.segment {
-        o.segment = s.clone();
-    }
-    o.validate()?;
-    Ok(o)
-}
-
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let (i, n) = s.split_once('/').context("--shard takes I/N, e.g. 2/8")?;
     Ok((i.trim().parse()?, n.trim().parse()?))
 }
 
 pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode> {
-    let opts = options(&args)?;
+    let opts = options::resolve(&args.whisper, Some(&args.speakers), args.segment.as_ref())?;
     let mut jobs = batch::plan(&args.inputs)?;
     if let Some(s) = &args.shard {
         let (i, n) = parse_shard(s)?;
@@ -123,6 +54,9 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
     }
     let (parallel, per_session) = batch::thread_split(opts.threads, jobs.len());
     let pipeline = Pipeline::new(store, opts, per_session)?;
+    // Missing models stop the batch here, once (exit 2), not once per session.
+    let audio = jobs.iter().any(|j| j.kind == batch::InputKind::Audio);
+    pipeline.session().models(audio)?;
     let bars = Bars::new(quiet || args.json).with_total(jobs.len() as u64);
     let summary = batch::run(&pipeline, &jobs, &args.out, parallel, &bars)?;
     bars.clear();
@@ -230,7 +164,11 @@ fn print_table(out: &Path) -> Result<()> {
                 .iter()
                 .map(|k| format!("{:>12}", fmt(k.0, get(k.1))))
                 .collect::<String>(),
-            rec.get(status).unwrap_or("")
+            match rec.get(status + 1) {
+                Some(r) if !r.is_empty() =>
+                    format!("{} — check: {r}", rec.get(status).unwrap_or("")),
+                _ => rec.get(status).unwrap_or("").to_string(),
+            }
         );
     }
     println!("(* estimated global ratings)");

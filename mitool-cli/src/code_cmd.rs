@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use mitool_core::code::{Coder, CoderConfig};
 use mitool_core::models::Store;
 use mitool_core::outfile;
+use mitool_core::session::{Session, SessionConfig};
 use mitool_core::transcripts::{self, RoleHints};
 use mitool_core::utterance::{self, Utterance};
 
@@ -32,12 +32,10 @@ pub struct CodeArgs {
 }
 
 pub fn code_cmd(store: &Store, args: CodeArgs, quiet: bool) -> Result<ExitCode> {
-    let coder = Coder::new(
-        store,
-        CoderConfig {
-            threads: args.threads,
-        },
-    )?;
+    let mut config = SessionConfig::default();
+    config.coder.threads = args.threads;
+    let session = Session::new(store, config)?;
+    let version = session.coder()?.version().to_string();
     let sink = Bars::new(quiet);
     let hints = RoleHints {
         practitioner: args.practitioner.clone(),
@@ -54,13 +52,9 @@ pub fn code_cmd(store: &Store, args: CodeArgs, quiet: bool) -> Result<ExitCode> 
                 continue;
             }
         };
-        for (_, mut session) in utterance::group_sessions(utts) {
-            coder.code_session(&mut session, input, &sink)?;
-            for u in &mut session {
-                u.extra
-                    .insert("model_version".into(), coder.version().to_string());
-            }
-            all.extend(session);
+        for (_, mut utts) in utterance::group_sessions(utts) {
+            session.code(&mut utts, input, &sink)?;
+            all.extend(utts);
         }
     }
     sink.clear();
@@ -71,7 +65,7 @@ pub fn code_cmd(store: &Store, args: CodeArgs, quiet: bool) -> Result<ExitCode> 
     eprintln!(
         "mitool: coded {} utterances with {} → {}",
         all.len(),
-        coder.version(),
+        version,
         args.out.display()
     );
     Ok(if failed > 0 {

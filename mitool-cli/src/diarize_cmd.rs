@@ -7,12 +7,12 @@ use anyhow::Result;
 use clap::Args;
 
 use mitool_core::audio::{self, AudioConfig};
-use mitool_core::diarize::{self, DiarizeConfig, Diarizer};
+use mitool_core::eval;
 use mitool_core::models::Store;
 use mitool_core::outfile;
-use mitool_core::roles::{self, RolesConfig, SessionUtterances, UtteranceConfig};
-use mitool_core::transcribe::{TranscribeConfig, Transcriber};
+use mitool_core::session::Session;
 
+use crate::options::{self, SpeakerArgs, WhisperArgs};
 use crate::progress;
 
 #[derive(Args)]
@@ -23,62 +23,28 @@ pub struct DiarizeArgs {
     /// Folder for <stem>.rttm, <stem>.utterances.json and <stem>.txt.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// The number of speakers, where known.
-    #[arg(long)]
-    pub speakers: Option<usize>,
-    /// The most speakers to look for.
-    #[arg(long, default_value_t = 4)]
-    pub max_speakers: usize,
-    /// Each channel is one person's microphone (detected by default).
-    #[arg(long)]
-    pub channels_are_speakers: bool,
-    /// The practitioner's speaker label (S1, S2, ...), where known.
-    #[arg(long, value_name = "S")]
-    pub practitioner: Option<String>,
-    /// A recording of the practitioner alone: the closest voice is the practitioner.
-    #[arg(long, value_name = "WAV")]
-    pub practitioner_voice: Option<PathBuf>,
-    /// Whisper model: a name from `mitool models list`, or a path to a ggml file.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Spoken language ("en", or "auto" with a multilingual model).
-    #[arg(long, default_value = "en")]
-    pub language: String,
-    /// Threads to use (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub speakers: SpeakerArgs,
     /// Only who spoke when: write <stem>.rttm and skip transcription,
     /// utterances and roles (fast, e.g. to check diarization with `mitool der`).
     #[arg(long, conflicts_with_all = ["practitioner", "practitioner_voice", "model"])]
     pub rttm_only: bool,
 }
 
+/// Each recording through the same [`Session`] as `mitool batch`, so both
+/// name the same practitioner; writes who spoke when, the utterances and a
+/// readable text.
 pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<ExitCode> {
-    let mut tcfg = TranscribeConfig {
-        model: args.model.clone(),
-        language: args.language.clone(),
-        ..Default::default()
-    };
-    let mut dcfg = DiarizeConfig {
-        speakers: args.speakers,
-        max_speakers: args.max_speakers,
-        channels_are_speakers: args.channels_are_speakers.then_some(true),
-        ..Default::default()
-    };
-    if let Some(t) = args.threads {
-        tcfg.threads = t;
-        dcfg.threads = t;
+    let opts = options::resolve(&args.whisper, Some(&args.speakers), None)?;
+    let session = Session::new(store, opts.session_config(opts.threads))?;
+    // Missing models stop the command here, once, not once per recording.
+    if !args.rttm_only {
+        session.transcriber()?;
+        session.coder()?;
     }
-    let rcfg = RolesConfig {
-        practitioner: args.practitioner.clone(),
-        practitioner_voice: args.practitioner_voice.clone(),
-    };
-    let transcriber = if args.rttm_only {
-        None
-    } else {
-        Some(Transcriber::new(store, tcfg)?)
-    };
-    let diarizer = Diarizer::new(store, dcfg)?;
+    session.diarizer()?;
     outfile::create_private_dir(&args.out)?;
     let sink = progress::Bars::new(quiet);
     let mut failed = 0usize;
@@ -88,47 +54,29 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let result = (|| -> mitool_core::Result<Option<SessionUtterances>> {
+        let result = (|| -> mitool_core::Result<()> {
             let audio = audio::decode(file, &AudioConfig::default())?;
-            let Some(transcriber) = &transcriber else {
-                let dia = diarizer.diarize(&audio, &sink)?;
-                outfile::write_atomic(
+            if args.rttm_only {
+                let dia = session.who_spoke_when(&audio, &sink)?;
+                return outfile::write_atomic(
                     &args.out.join(format!("{stem}.rttm")),
                     dia.to_rttm(&stem).as_bytes(),
-                )?;
-                return Ok(None);
-            };
-            let transcript = transcriber.transcribe(&audio, &sink)?;
-            let dia = diarizer.diarize(&audio, &sink)?;
-            let mut utts = roles::attribute(&transcript, &dia, &stem, &UtteranceConfig::default());
-            let roles = roles::assign_roles(&mut utts, &dia, &rcfg, Some(&diarizer), None)?;
-            let mut models = vec![transcript.model.clone()];
-            models.extend(diarizer.models().iter().cloned());
-            let doc = SessionUtterances::new(&stem, &transcript, &dia, models, roles, utts);
-            outfile::write_atomic(
-                &args.out.join(format!("{stem}.rttm")),
-                dia.to_rttm(&stem).as_bytes(),
-            )?;
-            Ok(Some(doc))
-        })();
-        let doc = match result {
-            Ok(Some(d)) => d,
-            Ok(None) => continue,
-            Err(e) => {
-                sink.clear();
-                eprintln!("mitool: {e}");
-                failed += 1;
-                continue;
+                );
             }
-        };
-        outfile::write_atomic(
-            &args.out.join(format!("{stem}.utterances.json")),
-            doc.to_json().as_bytes(),
-        )?;
-        outfile::write_atomic(
-            &args.out.join(format!("{stem}.txt")),
-            doc.to_txt().as_bytes(),
-        )?;
+            let heard = session.hear(&stem, &audio, &sink)?;
+            let doc = heard.document(&stem);
+            let w = |ext: &str, text: String| {
+                outfile::write_atomic(&args.out.join(format!("{stem}.{ext}")), text.as_bytes())
+            };
+            w("rttm", heard.diarization.to_rttm(&stem))?;
+            w("utterances.json", doc.to_json())?;
+            w("txt", doc.to_txt())
+        })();
+        if let Err(e) = result {
+            sink.clear();
+            eprintln!("mitool: {e}");
+            failed += 1;
+        }
     }
     sink.clear();
     Ok(if failed == 0 {
@@ -161,8 +109,8 @@ pub fn der_cmd(args: DerArgs) -> Result<ExitCode> {
             args.collar
         );
     }
-    let reference = diarize::read_rttm_set(&args.reference)?;
-    let mut hypothesis = diarize::read_rttm_set(&args.hypothesis)?;
+    let reference = eval::read_rttm_set(&args.reference)?;
+    let mut hypothesis = eval::read_rttm_set(&args.hypothesis)?;
     // Two files of one recording each: score them against each other even
     // where the ids differ (e.g. "ES2011a" and "ES2011a.Mix-Headset").
     if args.reference.is_file()
@@ -173,8 +121,8 @@ pub fn der_cmd(args: DerArgs) -> Result<ExitCode> {
         let h = hypothesis.pop_first().expect("one").1;
         hypothesis.insert(reference.keys().next().expect("one").clone(), h);
     }
-    let (files, missing) = diarize::der_by_file(&reference, &hypothesis, args.collar);
-    let pooled = diarize::pooled_der(&files);
+    let (files, missing) = eval::der_by_file(&reference, &hypothesis, args.collar);
+    let pooled = eval::pooled_der(&files);
     if args.json {
         let rows: Vec<serde_json::Value> = files
             .iter()

@@ -10,11 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mitool_core::audio::{self, AudioConfig};
 use mitool_core::models::{self, Status, Store};
 use mitool_core::outfile;
-use mitool_core::transcribe::{TranscribeConfig, Transcriber};
+use mitool_core::session::Session;
 
 mod batch_cmd;
 mod code_cmd;
 mod diarize_cmd;
+mod options;
 mod progress;
 mod score_cmd;
 
@@ -76,15 +77,8 @@ struct TranscribeArgs {
     /// Write here instead of stdout: a file for one input, a folder for several.
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// Whisper model: a name from `mitool models list`, or a path to a ggml file.
-    #[arg(long)]
-    model: Option<String>,
-    /// Spoken language ("en", or "auto" with a multilingual model).
-    #[arg(long, default_value = "en")]
-    language: String,
-    /// Threads to use (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    whisper: options::WhisperArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -172,21 +166,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn transcribe(store: &Store, args: TranscribeArgs, quiet: bool) -> Result<ExitCode> {
-    let mut config = TranscribeConfig {
-        model: args.model.clone(),
-        language: args.language.clone(),
-        ..Default::default()
-    };
-    if let Some(t) = args.threads {
-        config.threads = t;
-    }
-    let transcriber = Transcriber::new(store, config)?;
+    let opts = options::resolve(&args.whisper, None, None)?;
+    let session = Session::new(store, opts.session_config(opts.threads))?;
+    session.transcriber()?;
     let sink = progress::Bars::new(quiet);
     let several = args.files.len() > 1;
     let mut failed = 0usize;
     for file in &args.files {
         let result = audio::decode(file, &AudioConfig::default())
-            .and_then(|a| transcriber.transcribe(&a, &sink));
+            .and_then(|a| Ok(session.transcribe(&a, &sink)?));
         let t = match result {
             Ok(t) => t,
             Err(e) => {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use mitool_core::agree;
+use mitool_core::eval::agree;
 use mitool_core::outfile;
 use mitool_core::report::{self, SessionRecord};
 use mitool_core::score::{self, ScoreConfig, Segment, SessionScores};
@@ -25,33 +25,8 @@ pub struct ScoreArgs {
     pub report: bool,
     /// Part of each session to score: whole, window:START_S[:LEN_S], random:SEED[:LEN_S]
     /// (LEN_S defaults to 1200, the MITI manual's 20 minutes).
-    #[arg(long, default_value = "whole", value_parser = parse_segment)]
+    #[arg(long, default_value = "whole")]
     pub segment: Segment,
-}
-
-/// Parses `--segment`.
-pub fn parse_segment(s: &str) -> Result<Segment, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let num = |i: usize, d: f64| -> Result<f64, String> {
-        parts.get(i).map_or(Ok(d), |v| {
-            v.parse::<f64>()
-                .map_err(|_| format!("'{v}' is not a number"))
-        })
-    };
-    match parts[0] {
-        "whole" => Ok(Segment::Whole),
-        "window" => Ok(Segment::Window {
-            start_s: num(1, 0.0)?,
-            len_s: num(2, 1200.0)?,
-        }),
-        "random" => Ok(Segment::Random {
-            seed: num(1, 0.0)? as u64,
-            len_s: num(2, 1200.0)?,
-        }),
-        other => Err(format!(
-            "unknown segment '{other}' (use whole, window:START_S[:LEN_S] or random:SEED[:LEN_S])"
-        )),
-    }
 }
 
 /// The coder's version where the file records it, else "human".

@@ -66,3 +66,32 @@ fn diarize_writes_rttm_utterances_and_text_with_roles() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("S7"), "{err}");
 }
+
+#[test]
+fn diarize_and_batch_name_the_same_practitioner_the_same_way() {
+    // Both go through one Session: the same role evidence (talk pattern and
+    // the coder's votes), so the same label, confidence and scores.
+    let dir = tempfile::tempdir().unwrap();
+    let wav = root().join("fixtures/demo/good-mi.wav");
+    let run = |args: &[&str], out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mitool"))
+            .args(args)
+            .args(["--quiet", "--threads", "2", "--out"])
+            .arg(out)
+            .arg(&wav)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["diarize"], &dir.path().join("d"));
+    run(&["batch"], &dir.path().join("b"));
+    let roles = |p: PathBuf| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["roles"].clone()
+    };
+    let d = roles(dir.path().join("d/good-mi.utterances.json"));
+    let b = roles(dir.path().join("b/good-mi/utterances.json"));
+    assert_eq!(d, b);
+    assert_eq!(d["practitioner"], "S1");
+}

@@ -26,19 +26,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audio::{self, AudioConfig};
-use crate::code::{Coder, CoderConfig};
-use crate::diarize::{DiarizeConfig, Diarizer};
+use crate::diarize::DiarizeConfig;
 use crate::error::{Error, Result};
 use crate::models::Store;
 use crate::outfile::write_atomic;
 use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
-use crate::roles::{self, RolesConfig, SessionUtterances, UtteranceConfig};
+use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
 use crate::score::{self, ScoreConfig, SessionScores};
-use crate::transcribe::{TranscribeConfig, Transcriber};
+use crate::session::{Session, SessionConfig, SessionResult, StageError, StageResult};
+use crate::transcribe::TranscribeConfig;
 use crate::transcript::ModelInfo;
 use crate::transcripts::{self, RoleHints};
-use crate::utterance::{self, Role, Utterance};
+use crate::utterance;
 
 /// Version of the outputs' layout; part of the content hash.
 const LAYOUT_VERSION: u32 = 1;
@@ -203,6 +203,8 @@ pub struct BatchOptions {
     pub practitioner: Option<String>,
     pub practitioner_voice: Option<PathBuf>,
     pub segment: score::Segment,
+    /// What one coded utterance of a recording is: a turn (default) or a sentence.
+    pub unit: Unit,
 }
 
 impl Default for BatchOptions {
@@ -217,21 +219,33 @@ impl Default for BatchOptions {
             practitioner: None,
             practitioner_voice: None,
             segment: score::Segment::Whole,
+            unit: Unit::Turn,
         }
     }
 }
 
 impl BatchOptions {
+    /// Reads a `mitool.toml` (see `examples/mitool.toml`); `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map(|before| before.matches('\n').count() as u64 + 1);
+            Error::Input {
+                path: path.to_path_buf(),
+                line,
+                detail: format!("not a valid mitool.toml: {}", e.message()),
+            }
+        })
+    }
+
     /// Checks that the settings make sense.
     pub fn validate(&self) -> Result<()> {
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1".into()));
         }
-        ScoreConfig {
-            segment: self.segment.clone(),
-        }
-        .validate()?;
-        self.diarize_config(1).validate()
+        self.session_config(1).validate()
     }
 
     /// Options that change results (threads do not), for the content hash.
@@ -241,14 +255,34 @@ impl BatchOptions {
         v
     }
 
-    fn diarize_config(&self, threads: usize) -> DiarizeConfig {
-        DiarizeConfig {
-            speakers: self.speakers,
-            max_speakers: self.max_speakers,
-            channels_are_speakers: self.channels_are_speakers,
-            threads,
+    /// The session settings these options give, with `threads` per session.
+    pub fn session_config(&self, threads: usize) -> SessionConfig {
+        SessionConfig {
+            transcribe: TranscribeConfig {
+                model: self.model.clone(),
+                language: self.language.clone(),
+                ..Default::default()
+            },
+            diarize: DiarizeConfig {
+                speakers: self.speakers,
+                max_speakers: self.max_speakers,
+                channels_are_speakers: self.channels_are_speakers,
+                ..Default::default()
+            },
+            utterances: UtteranceConfig {
+                unit: self.unit,
+                ..Default::default()
+            },
+            roles: RolesConfig {
+                practitioner: self.practitioner.clone(),
+                practitioner_voice: self.practitioner_voice.clone(),
+            },
+            score: ScoreConfig {
+                segment: self.segment.clone(),
+            },
             ..Default::default()
         }
+        .with_threads(threads)
     }
 }
 
@@ -278,94 +312,23 @@ pub struct Summary {
     pub failed: usize,
 }
 
-/// The loaded models, shared by every session (loaded on first use).
+/// The batch's [`Session`] and the options it was built from.
 pub struct Pipeline<'s> {
-    store: &'s Store,
+    session: Session<'s>,
     options: BatchOptions,
-    session_threads: usize,
-    transcriber: Lazy<Transcriber>,
-    diarizer: Lazy<Diarizer>,
-    coder: Lazy<Coder>,
-}
-
-type Lazy<T> = std::sync::OnceLock<std::result::Result<T, String>>;
-
-fn lazy<T>(cell: &Lazy<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
-    cell.get_or_init(|| init().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::Config(e.clone()))
 }
 
 impl<'s> Pipeline<'s> {
     /// `session_threads` = threads each session may use.
     pub fn new(store: &'s Store, options: BatchOptions, session_threads: usize) -> Result<Self> {
         options.validate()?;
-        Ok(Self {
-            store,
-            options,
-            session_threads: session_threads.max(1),
-            transcriber: Default::default(),
-            diarizer: Default::default(),
-            coder: Default::default(),
-        })
+        let session = Session::new(store, options.session_config(session_threads.max(1)))?;
+        Ok(Self { session, options })
     }
 
-    fn transcriber(&self) -> Result<&Transcriber> {
-        lazy(&self.transcriber, || {
-            Transcriber::new(
-                self.store,
-                TranscribeConfig {
-                    model: self.options.model.clone(),
-                    language: self.options.language.clone(),
-                    threads: self.session_threads,
-                    ..Default::default()
-                },
-            )
-        })
-    }
-
-    fn diarizer(&self) -> Result<&Diarizer> {
-        lazy(&self.diarizer, || {
-            Diarizer::new(
-                self.store,
-                self.options.diarize_config(self.session_threads),
-            )
-        })
-    }
-
-    fn coder(&self) -> Result<&Coder> {
-        lazy(&self.coder, || {
-            Coder::new(
-                self.store,
-                CoderConfig {
-                    threads: self.session_threads,
-                },
-            )
-        })
-    }
-
-    /// The names and hashes of the models a job of `kind` uses (for the hash).
-    fn model_fingerprint(&self, kind: InputKind) -> Result<Vec<ModelInfo>> {
-        let mut names = vec!["coder".to_string()];
-        if kind == InputKind::Audio {
-            let (_, whisper) =
-                crate::transcribe::resolve_model(self.store, self.options.model.as_deref())?;
-            names.extend(["silero-vad", "pyannote-segmentation-3.0", "campplus"].map(String::from));
-            let mut out = vec![whisper];
-            for n in names {
-                self.store.require(&n)?;
-                out.push(ModelInfo {
-                    sha256: self.store.sha256(&n).unwrap_or_default(),
-                    name: n,
-                });
-            }
-            return Ok(out);
-        }
-        self.store.require("coder")?;
-        Ok(vec![ModelInfo {
-            name: "coder".into(),
-            sha256: self.store.sha256("coder").unwrap_or_default(),
-        }])
+    /// The session every job runs through.
+    pub fn session(&self) -> &Session<'s> {
+        &self.session
     }
 
     fn content_hash(&self, job: &Job, models: &[ModelInfo]) -> Result<String> {
@@ -403,7 +366,7 @@ impl<'s> Pipeline<'s> {
                 error: f.error,
             }
         };
-        let models = match self.model_fingerprint(job.kind) {
+        let models = match self.session.models(job.kind == InputKind::Audio) {
             Ok(m) => m,
             Err(e) => return fail("models", e),
         };
@@ -416,150 +379,89 @@ impl<'s> Pipeline<'s> {
         }
         let _ = std::fs::remove_file(dir.join("failure.json"));
         remove_stale_temps(&dir);
-        match self.process(job, &dir, &hash, models, sink) {
+        let result = self.process(job, sink);
+        match result.and_then(|r| self.write(job, &dir, &hash, r)) {
             Ok(s) => Outcome::Done(Box::new(s)),
-            Err((stage, e)) => fail(stage, e),
+            Err(e) => fail(e.stage, e.error),
         }
     }
 
-    fn process(
-        &self,
-        job: &Job,
-        dir: &Path,
-        hash: &str,
-        models: Vec<ModelInfo>,
-        sink: &dyn Sink,
-    ) -> std::result::Result<SessionScores, (&'static str, Error)> {
-        let id = &job.session_id;
-        let mut utts: Vec<Utterance> = match job.kind {
+    /// The session in memory.
+    fn process(&self, job: &Job, sink: &dyn Sink) -> StageResult<SessionResult> {
+        match job.kind {
             InputKind::Audio => {
                 sink.begin(&job.path, Stage::Decode, 0);
-                let audio =
-                    audio::decode(&job.path, &AudioConfig::default()).map_err(|e| ("decode", e))?;
+                let audio = audio::decode(&job.path, &AudioConfig::default()).map_err(|error| {
+                    StageError {
+                        stage: "decode",
+                        error,
+                    }
+                })?;
                 sink.end(&job.path, Stage::Decode);
-                let transcriber = self.transcriber().map_err(|e| ("transcribe", e))?;
-                let transcript = transcriber
-                    .transcribe(&audio, sink)
-                    .map_err(|e| ("transcribe", e))?;
-                let diarizer = self.diarizer().map_err(|e| ("diarize", e))?;
-                let diarization = diarizer.diarize(&audio, sink).map_err(|e| ("diarize", e))?;
-                drop(audio);
-                let mut utts =
-                    roles::attribute(&transcript, &diarization, id, &UtteranceConfig::default());
-                if utts.is_empty() {
-                    return Err((
-                        "diarize",
-                        Error::NoAudio {
-                            path: job.path.clone(),
-                            detail: "no words could be given to a speaker".into(),
-                        },
-                    ));
-                }
-                let roles_cfg = RolesConfig {
-                    practitioner: self.options.practitioner.clone(),
-                    practitioner_voice: self.options.practitioner_voice.clone(),
-                };
-                // The coder's view of each utterance (question or reflection ⇒
-                // practitioner-like) votes on who the practitioner is.
-                let coder = self.coder().map_err(|e| ("code", e))?;
-                let votes =
-                    practitioner_votes(coder, &utts, &job.path).map_err(|e| ("roles", e))?;
-                let assignment = roles::assign_roles(
-                    &mut utts,
-                    &diarization,
-                    &roles_cfg,
-                    Some(diarizer),
-                    Some(&votes),
-                )
-                .map_err(|e| ("roles", e))?;
-                let bundle = SessionUtterances::new(
-                    id,
-                    &transcript,
-                    &diarization,
-                    models.clone(),
-                    assignment,
-                    utts.clone(),
-                );
-                let w = |name: &str, bytes: &[u8]| {
-                    write_atomic(&dir.join(name), bytes).map_err(|e| ("write", e))
-                };
-                w("transcript.json", transcript.to_json().as_bytes())?;
-                w("diarization.rttm", diarization.to_rttm(id).as_bytes())?;
-                w("utterances.json", bundle.to_json().as_bytes())?;
-                utts
+                self.session.run_as(&job.session_id, &audio, sink)
             }
             InputKind::Transcript => {
                 let hints = RoleHints {
                     practitioner: self.options.practitioner.iter().cloned().collect(),
                 };
-                let mut utts = transcripts::read(&job.path, &hints).map_err(|e| ("read", e))?;
                 // A file of several sessions is one job: it keeps its own ids, under this one.
-                for u in &mut utts {
-                    u.session_id = id.clone();
-                }
-                utts
+                let utts = transcripts::read(&job.path, &hints).map_err(|error| StageError {
+                    stage: "read",
+                    error,
+                })?;
+                self.session
+                    .run_transcript(&job.session_id, &job.path, utts, sink)
             }
-        };
-        let coder = self.coder().map_err(|e| ("code", e))?;
-        coder
-            .code_session(&mut utts, &job.path, sink)
-            .map_err(|e| ("code", e))?;
-        for u in &mut utts {
-            u.extra
-                .insert("model_version".into(), coder.version().to_string());
         }
-        sink.begin(&job.path, Stage::Score, 1);
-        let source = job
-            .path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let cfg = ScoreConfig {
-            segment: self.options.segment.clone(),
+    }
+
+    /// Writes a session's files; `session.json` last.
+    fn write(
+        &self,
+        job: &Job,
+        dir: &Path,
+        hash: &str,
+        result: SessionResult,
+    ) -> StageResult<SessionScores> {
+        let id = &job.session_id;
+        let w = |name: &str, bytes: &[u8]| {
+            write_atomic(&dir.join(name), bytes).map_err(|error| StageError {
+                stage: "write",
+                error,
+            })
         };
-        let scores =
-            score::score(id, &source, &utts, coder.version(), &cfg).map_err(|e| ("score", e))?;
-        sink.end(&job.path, Stage::Score);
+        if let Some(heard) = &result.heard {
+            let doc = SessionUtterances::new(
+                id,
+                &heard.transcript,
+                &heard.diarization,
+                result.models.clone(),
+                heard.roles.clone(),
+                heard.utterances.clone(),
+            );
+            w("transcript.json", heard.transcript.to_json().as_bytes())?;
+            w("diarization.rttm", heard.diarization.to_rttm(id).as_bytes())?;
+            w("utterances.json", doc.to_json().as_bytes())?;
+        }
         let mut rec = SessionRecord::new(
-            scores.clone(),
-            models,
+            result.scores.clone(),
+            result.models,
             serde_json::json!({ "kind": job.kind, "options": self.options.fingerprint() }),
         );
         rec.content_hash = Some(hash.to_string());
-        let w = |name: &str, bytes: &[u8]| {
-            write_atomic(&dir.join(name), bytes).map_err(|e| ("write", e))
-        };
-        w(
-            "coded.csv",
-            &utterance::to_csv(&utts).map_err(|e| ("write", e))?,
-        )?;
-        w("report.html", report::html(&rec, &utts).as_bytes())?;
-        w("codes.vtt", report::vtt(&utts).as_bytes())?;
+        rec.needs_review = result.needs_review;
+        let utts = &result.utterances;
+        let csv = utterance::to_csv(utts).map_err(|error| StageError {
+            stage: "write",
+            error,
+        })?;
+        w("coded.csv", &csv)?;
+        w("report.html", report::html(&rec, utts).as_bytes())?;
+        w("codes.vtt", report::vtt(utts).as_bytes())?;
         // Last: its presence with this hash means the session is complete.
         w("session.json", rec.to_json().as_bytes())?;
-        Ok(scores)
+        Ok(result.scores)
     }
-}
-
-/// Per-utterance practitioner-likeness from the coder: the probability mass
-/// of questions and reflections when read as practitioner speech.
-fn practitioner_votes(coder: &Coder, utts: &[Utterance], path: &Path) -> Result<Vec<f32>> {
-    let as_practitioner: Vec<Utterance> = utts
-        .iter()
-        .map(|u| Utterance {
-            role: Role::Practitioner,
-            ..u.clone()
-        })
-        .collect();
-    let probs = coder.probabilities(&as_practitioner, path, &crate::progress::NullSink)?;
-    Ok(probs
-        .iter()
-        .map(|p| {
-            p.as_ref()
-                .map_or(0.5, |p| p.therapist_main[0] + p.therapist_main[1])
-        })
-        .collect())
 }
 
 /// Removes temporary files a killed run left behind (`.name.PID.N.tmp`).
@@ -688,6 +590,10 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
     let rows: Vec<SessionScores> = done.values().map(|(_, r)| r.scores.clone()).collect();
     let mut all = rows.clone();
     let mut status: Vec<String> = vec!["ok".into(); rows.len()];
+    let mut review: Vec<String> = done
+        .values()
+        .map(|(_, r)| r.needs_review.join("; "))
+        .collect();
     // Failed sessions get a row too, empty but for id, source and status.
     for f in failed.values() {
         let mut s = score::score(&f.session_id, "", &[], "", &ScoreConfig::default())?;
@@ -696,14 +602,19 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         all.push(s);
         status.push(format!("failed: {}", f.stage));
+        review.push(String::new());
     }
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by(|&a, &b| all[a].session_id.cmp(&all[b].session_id));
     let sorted: Vec<SessionScores> = order.iter().map(|&i| all[i].clone()).collect();
     let sorted_status: Vec<String> = order.iter().map(|&i| status[i].clone()).collect();
+    let sorted_review: Vec<String> = order.iter().map(|&i| review[i].clone()).collect();
     write_atomic(
         &out.join("sessions.csv"),
-        &score::session_table(&sorted, &[("status", sorted_status)]),
+        &score::session_table(
+            &sorted,
+            &[("status", sorted_status), ("needs_review", sorted_review)],
+        ),
     )?;
 
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -744,8 +655,8 @@ fn index_html(
     let mut h = String::from(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mitool — sessions</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}</style>
-</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Computed on this computer.</p>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}.review{font-size:.75rem;padding:.05rem .4rem;border-radius:8px;background:#fdedec;color:#c0392b;border:1px solid #c0392b}</style>
+</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Sessions marked <span class="review">check</span> need a person's look before their scores are used (hover for why). Computed on this computer.</p>
 <table id="sessions"><thead><tr><th>session</th><th>R:Q</th><th>%CR</th><th>%OQ</th><th>MI-adherent</th><th>non-adherent</th><th>change share</th><th>relational (est.)</th><th>technical (est.)</th></tr></thead><tbody>
 "#,
     );
@@ -761,9 +672,17 @@ fn index_html(
         let s = &rec.scores;
         let _ = write!(
             h,
-            r#"<tr><td><a href="{}">{}</a></td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
+            r#"<tr><td><a href="{}">{}</a>{}</td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
             report::esc(&rel(out, &dir.join("report.html"))),
             report::esc(id),
+            if rec.needs_review.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    r#" <span class="review" title="{}">check</span>"#,
+                    report::esc(&rec.needs_review.join("; "))
+                )
+            },
             cell(s.r_to_q, false, s.r_to_q_band),
             cell(
                 s.pct_complex_reflections,

@@ -6,29 +6,31 @@
 //!
 //! | stage | module | in → out |
 //! |---|---|---|
+//! | the whole pipeline | [`session`] | audio or utterances → [`session::SessionResult`] in memory |
 //! | read audio | [`audio`] | file → 16 kHz samples per channel |
 //! | find speech | [`vad`] | samples → speech regions |
 //! | transcribe | [`transcribe`] | samples + regions → [`transcript::Transcript`] |
 //! | diarize | [`diarize`] | samples → speaker turns |
 //! | roles | [`roles`] | words + turns → [`utterance::Utterance`]s, the practitioner |
 //! | code | [`code`], [`miti`] | utterances → AnnoMI labels and MITI codes |
-//! | score | [`score`], [`agree`] | codes → MITI counts, summary scores, bands; agreement |
+//! | score | [`score`] | codes → MITI counts, summary scores, bands |
 //! | report | [`report`] | scores → HTML report, WebVTT, session JSON |
 //! | batch | [`batch`] | folders → per-session outputs and the study table |
 //!
-//! Transcripts without audio are read by [`transcripts`]; every output file
+//! Measuring against a person's reference (DER, coding agreement) is in
+//! [`eval`]. Transcripts without audio are read by [`transcripts`]; every output file
 //! is written through [`outfile`] (owner-only, temporary file then rename).
 //! Models are found, checked and installed by [`models`] (and converted by
 //! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
 //! that the caller implements: the library never prints.
 
-pub mod agree;
 pub mod audio;
 pub mod batch;
 pub mod code;
 pub mod convert;
 pub mod diarize;
 pub mod error;
+pub mod eval;
 pub mod miti;
 pub mod models;
 pub mod onnx;
@@ -37,6 +39,7 @@ pub mod progress;
 pub mod report;
 pub mod roles;
 pub mod score;
+pub mod session;
 pub mod transcribe;
 pub mod transcript;
 pub mod transcripts;

@@ -26,6 +26,10 @@ pub struct SessionRecord {
     pub options: serde_json::Value,
     /// Hash of input, models and options: a rerun with the same hash can be skipped.
     pub content_hash: Option<String>,
+    /// Why a person should check this session before trusting its scores
+    /// (e.g. who the practitioner is was not clear); empty when nothing stood out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_review: Vec<String>,
 }
 
 impl SessionRecord {
@@ -37,6 +41,7 @@ impl SessionRecord {
             models,
             options,
             content_hash: None,
+            needs_review: Vec::new(),
         }
     }
 
@@ -182,6 +187,7 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
 .est{{font-style:italic;color:#7d6608}} .legend span{{display:inline-block;margin-right:.8rem;font-size:.8rem}}
 .sw{{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.25rem;vertical-align:middle}}
 .note{{font-size:.85rem;color:#566573}}
+.review{{border:2px solid #c0392b;background:#fdedec;border-radius:8px;padding:.6rem 1rem;margin:1rem 0}}
 </style></head><body>
 <h1>{}</h1>
 <p class="meta">Source: {} · Duration: {} · Coder: {} · Everything on this page was computed on this computer.</p>
@@ -192,6 +198,15 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
         s.duration_s.map_or("—".into(), clock),
         esc(&s.model_version)
     );
+    if !rec.needs_review.is_empty() {
+        h.push_str(
+            r#"<div class="review" role="alert"><b>Check this session before using its scores.</b><ul>"#,
+        );
+        for r in &rec.needs_review {
+            let _ = write!(h, "<li>{}</li>", esc(r));
+        }
+        h.push_str("</ul></div>\n");
+    }
 
     // --- summary
     let card = |h: &mut String,

@@ -11,29 +11,57 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{self, AudioConfig};
-use crate::diarize::{cosine, Diarization, Diarizer};
+use crate::diarize::{cosine, Diarization};
 use crate::error::{Error, Result};
 use crate::transcript::{ModelInfo, SourceInfo, Transcript, Word};
 use crate::utterance::{Codes, Role, Utterance};
 
+/// What one coded utterance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// A speaker's continuous speech, bridging pauses, ended by another
+    /// voice or a long silence: the unit AnnoMI (and so the coder) uses.
+    #[default]
+    Turn,
+    /// Each sentence on its own.
+    Sentence,
+}
+
+impl std::str::FromStr for Unit {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "turn" => Ok(Unit::Turn),
+            "sentence" => Ok(Unit::Sentence),
+            other => Err(format!("unknown unit '{other}' (use turn or sentence)")),
+        }
+    }
+}
+
 /// Options for [`attribute`].
 #[derive(Debug, Clone)]
 pub struct UtteranceConfig {
-    /// A pause longer than this (seconds) ends an utterance.
+    /// What one utterance is.
+    pub unit: Unit,
+    /// A pause longer than this (seconds) ends a turn.
     pub max_pause_s: f64,
     /// A word counts as overlapped when another speaker covers this share of it.
     pub overlap_share: f64,
-    /// Also end utterances at sentence ends (. ? !).
-    pub split_sentences: bool,
+    /// A sentence's first or last words (at most this many) heard on another
+    /// voice go back to the sentence's speaker: Whisper's word times and the
+    /// turn edges are each a few hundred ms off, which tears sentences
+    /// ("Pleasure to meet | you."). 0 = off.
+    pub edge_words: usize,
 }
 
 impl Default for UtteranceConfig {
     fn default() -> Self {
         Self {
-            max_pause_s: 1.5,
+            unit: Unit::Turn,
+            max_pause_s: 3.0,
             overlap_share: 0.5,
-            split_sentences: true,
+            edge_words: 2,
         }
     }
 }
@@ -53,7 +81,71 @@ impl UtteranceConfig {
                 self.overlap_share
             )));
         }
+        if self.edge_words > 10 {
+            return Err(Error::Config(format!(
+                "edge_words must be at most 10, got {}",
+                self.edge_words
+            )));
+        }
         Ok(())
+    }
+}
+
+/// Gives a sentence's torn edge back to the sentence's speaker: at either
+/// end, at most `max_words` words owned by someone else, with no clear
+/// pause (0.5 s) between them and the rest, and fewer than a third of the
+/// sentence. Sentences are read from the transcript's punctuation.
+fn mend_sentence_edges(words: &[&Word], owners: &mut [Option<(usize, bool)>], max_words: usize) {
+    const CLEAR_PAUSE_S: f64 = 0.5;
+    if max_words == 0 {
+        return;
+    }
+    let mut start = 0;
+    while start < words.len() {
+        let mut end = start;
+        while end + 1 < words.len() && !ends_sentence(&words[end].text) {
+            end += 1;
+        }
+        let n = end - start + 1;
+        // The sentence's main speaker: most words.
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        for o in owners[start..=end].iter().flatten() {
+            *counts.entry(o.0).or_default() += 1;
+        }
+        if let Some((&main, _)) = counts
+            .iter()
+            .max_by_key(|(s, c)| (**c, std::cmp::Reverse(**s)))
+        {
+            let is_main = |o: &Option<(usize, bool)>| o.is_some_and(|(s, _)| s == main);
+            // Leading run of other speakers.
+            let lead = owners[start..=end]
+                .iter()
+                .take_while(|o| !is_main(o))
+                .count();
+            if lead > 0 && lead <= max_words && 3 * lead < n {
+                let gap = words[start + lead].start - words[start + lead - 1].end;
+                if gap < CLEAR_PAUSE_S {
+                    for o in &mut owners[start..start + lead] {
+                        *o = Some((main, o.is_some_and(|(_, ov)| ov)));
+                    }
+                }
+            }
+            let trail = owners[start..=end]
+                .iter()
+                .rev()
+                .take_while(|o| !is_main(o))
+                .count();
+            if trail > 0 && trail <= max_words && 3 * trail < n {
+                let first = end + 1 - trail;
+                let gap = words[first].start - words[first - 1].end;
+                if gap < CLEAR_PAUSE_S {
+                    for o in &mut owners[first..=end] {
+                        *o = Some((main, o.is_some_and(|(_, ov)| ov)));
+                    }
+                }
+            }
+        }
+        start = end + 1;
     }
 }
 
@@ -143,7 +235,8 @@ pub fn attribute(
         .filter(|w| !w.text.trim().is_empty())
         .collect();
     words.sort_by(|a, b| a.start.total_cmp(&b.start));
-    let owners = word_speakers(&words, diarization, cfg);
+    let mut owners = word_speakers(&words, diarization, cfg);
+    mend_sentence_edges(&words, &mut owners, cfg.edge_words);
     let mut out: Vec<Utterance> = Vec::new();
     let mut cur: Vec<(&Word, bool)> = Vec::new();
     let mut cur_speaker = None;
@@ -178,7 +271,7 @@ pub fn attribute(
         }
         cur_speaker = speaker;
         cur.push((w, owner.is_some_and(|(_, o)| o)));
-        if cfg.split_sentences && ends_sentence(&w.text) {
+        if cfg.unit == Unit::Sentence && ends_sentence(&w.text) {
             flush(&mut cur, cur_speaker, &mut out);
         }
     }
@@ -186,7 +279,7 @@ pub fn attribute(
     out
 }
 
-/// Options for [`assign_roles`].
+/// How a session finds its practitioner (see [`assign_roles`]).
 #[derive(Debug, Clone, Default)]
 pub struct RolesConfig {
     /// The practitioner's speaker label ("S2"), when the caller knows it.
@@ -206,6 +299,38 @@ pub struct RoleAssignment {
     pub method: String,
     /// Each speaker's score under that method (higher = more practitioner-like).
     pub scores: BTreeMap<String, f32>,
+}
+
+/// Below this confidence a person should check who the practitioner is
+/// (the swapped session of issue #13 had 0.10; see `benches/validity`).
+pub const ROLE_REVIEW_BELOW: f32 = 0.5;
+
+impl RoleAssignment {
+    /// Why who-is-who needs a person's check, if it does; `speakers` is
+    /// how many voices the diarization found.
+    pub fn review(&self, speakers: usize) -> Option<String> {
+        if self.practitioner.is_empty() {
+            return Some("nobody could be named the practitioner".into());
+        }
+        if self.method == "given" {
+            return None;
+        }
+        if speakers < 2 {
+            return Some(
+                "only one voice was found, so the practitioner's and the family's words \
+                 may be mixed: give --speakers if you know how many people spoke"
+                    .into(),
+            );
+        }
+        (self.confidence < ROLE_REVIEW_BELOW).then(|| {
+            format!(
+                "the practitioner may be the wrong person: {} was chosen by {} with confidence \
+                 {:.2}; check the transcript, or name them with --practitioner or \
+                 --practitioner-voice",
+                self.practitioner, self.method, self.confidence
+            )
+        })
+    }
 }
 
 /// Talk-pattern features of one speaker.
@@ -305,27 +430,35 @@ pub fn talk_patterns(utts: &[Utterance]) -> BTreeMap<String, TalkPattern> {
         .collect()
 }
 
+/// What is known about who the practitioner is, besides how each speaker talks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoleEvidence<'a> {
+    /// The practitioner's speaker label ("S2"), when the caller knows it.
+    pub practitioner: Option<&'a str>,
+    /// The practitioner's voice: a CAM++ embedding of an enrolment sample
+    /// ([`crate::diarize::Diarizer::embed_voice`]).
+    pub voice: Option<&'a [f32]>,
+    /// One practitioner-likeness in [0, 1] per utterance (e.g. from a text
+    /// classifier); adds to the talk-pattern score.
+    pub votes: Option<&'a [f32]>,
+}
+
 /// Picks the practitioner and sets every utterance's role (the practitioner's
 /// utterances [`Role::Practitioner`], everyone else's [`Role::Client`]).
 ///
 /// In order: the label the caller gave; else the speaker whose voice is
-/// closest to `cfg.practitioner_voice` (needs `diarizer`); else talk
-/// patterns. `votes`, where given, holds one practitioner-likeness in [0, 1]
-/// per utterance (e.g. from a text classifier) and adds to the talk-pattern
-/// score.
+/// closest to the enrolled voice; else talk patterns plus the votes.
 pub fn assign_roles(
     utts: &mut [Utterance],
     diarization: &Diarization,
-    cfg: &RolesConfig,
-    diarizer: Option<&Diarizer>,
-    votes: Option<&[f32]>,
+    evidence: &RoleEvidence,
 ) -> Result<RoleAssignment> {
     let labels: Vec<String> = diarization
         .speakers
         .iter()
         .map(|s| s.label.clone())
         .collect();
-    let assignment = if let Some(p) = &cfg.practitioner {
+    let assignment = if let Some(p) = evidence.practitioner {
         let Some(i) = diarization.index_of(p) else {
             return Err(Error::Config(format!(
                 "practitioner '{p}' is not a speaker of this recording (speakers: {})",
@@ -342,19 +475,12 @@ pub fn assign_roles(
             method: "given".into(),
             scores: BTreeMap::new(),
         }
-    } else if let Some(voice) = &cfg.practitioner_voice {
-        let Some(diarizer) = diarizer else {
-            return Err(Error::Config(
-                "a practitioner voice sample needs the diarization models".into(),
-            ));
-        };
-        let sample = audio::decode(voice, &AudioConfig::default())?;
-        let e = diarizer.embed_voice(&sample)?;
+    } else if let Some(e) = evidence.voice {
         let scores: BTreeMap<String, f32> = diarization
             .speakers
             .iter()
             .filter(|s| !s.centroid.is_empty())
-            .map(|s| (s.label.clone(), cosine(&s.centroid, &e)))
+            .map(|s| (s.label.clone(), cosine(&s.centroid, e)))
             .collect();
         pick(scores, "voice", 0.2)
     } else {
@@ -362,7 +488,7 @@ pub fn assign_roles(
             .into_iter()
             .map(|(k, p)| (k, p.score()))
             .collect();
-        if let Some(v) = votes {
+        if let Some(v) = evidence.votes {
             let mut sum: BTreeMap<&str, (f32, usize)> = BTreeMap::new();
             for (u, &p) in utts.iter().zip(v) {
                 let e = sum.entry(u.speaker.as_str()).or_default();
@@ -558,7 +684,12 @@ mod tests {
             ("late", 9.0, 9.5),
         ]);
         let d = dia(&[(0.0, 1.0, 0), (1.1, 5.0, 1), (5.2, 6.0, 0)], 2);
-        let u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let sentences = UtteranceConfig {
+            unit: Unit::Sentence,
+            max_pause_s: 1.5,
+            ..Default::default()
+        };
+        let u = attribute(&t, &d, "s", &sentences);
         let got: Vec<(&str, &str)> = u
             .iter()
             .map(|u| (u.speaker.as_str(), u.text.as_str()))
@@ -577,6 +708,60 @@ mod tests {
         assert_eq!(u[0].end, Some(0.9));
         assert_eq!(u[3].words.len(), 2);
         assert!(u.iter().all(|u| u.session_id == "s" && !u.overlap));
+        // Turns (the default): sentences and a 2 s pause bridged; the other
+        // voice, or a pause over 3 s, ends one.
+        let u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let got: Vec<(&str, &str)> = u
+            .iter()
+            .map(|u| (u.speaker.as_str(), u.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("S1", "How are you?"),
+                ("S2", "Fine. Tired though mostly"),
+                ("S1", "late"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sentence_torn_at_a_turn_edge_goes_back_to_its_speaker() {
+        // "you." starts a moment before the diarization's turn change, but
+        // "Hello, I'm Sam." starts with no pause after "meet": both edges mend.
+        let t = transcript(&[
+            ("Pleasure", 0.0, 0.4),
+            ("to", 0.4, 0.5),
+            ("meet", 0.5, 0.8),
+            ("you.", 0.85, 1.3),
+            ("Thanks.", 2.0, 2.4),
+            ("Hello,", 3.0, 3.3),
+            ("I'm", 3.3, 3.5),
+            ("Sam", 3.5, 3.8),
+            ("here.", 3.8, 4.1),
+        ]);
+        let d = dia(&[(0.0, 0.9, 0), (0.9, 3.35, 1), (3.35, 4.2, 0)], 2);
+        let u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let got: Vec<(&str, &str)> = u
+            .iter()
+            .map(|u| (u.speaker.as_str(), u.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("S1", "Pleasure to meet you."),
+                ("S2", "Thanks."),
+                ("S1", "Hello, I'm Sam here."),
+            ]
+        );
+        // Off, the edges stay torn.
+        let off = UtteranceConfig {
+            edge_words: 0,
+            ..Default::default()
+        };
+        let torn = attribute(&t, &d, "s", &off);
+        assert_eq!(torn[0].text, "Pleasure to meet");
+        assert_eq!(torn[1].text, "you. Thanks. Hello,");
     }
 
     #[test]
@@ -628,38 +813,53 @@ mod tests {
         ]);
         let d = dia(&[(0.0, 0.9, 0), (0.95, 1.95, 1), (1.98, 2.7, 0)], 2);
         let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
-        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, None).unwrap();
+        let r = assign_roles(&mut u, &d, &RoleEvidence::default()).unwrap();
         assert_eq!(r.practitioner, "S1");
         assert_eq!(r.method, "talk-pattern");
         assert!(r.confidence > 0.5, "{r:?}");
         assert_eq!(u[0].role, Role::Practitioner);
         assert_eq!(u[1].role, Role::Client);
         // Votes from a text model can overturn it.
-        let r = assign_roles(
-            &mut u,
-            &d,
-            &RolesConfig::default(),
-            None,
-            Some(&[0.0, 1.0, 0.0]),
-        )
-        .unwrap();
+        let votes = [0.0, 1.0, 0.0];
+        let evidence = RoleEvidence {
+            votes: Some(&votes),
+            ..Default::default()
+        };
+        let r = assign_roles(&mut u, &d, &evidence).unwrap();
         assert_eq!(r.practitioner, "S2");
         // Given labels win; unknown ones are an error naming the speakers.
-        let cfg = RolesConfig {
-            practitioner: Some("s2".into()),
+        let given = RoleEvidence {
+            practitioner: Some("s2"),
             ..Default::default()
         };
-        let r = assign_roles(&mut u, &d, &cfg, None, None).unwrap();
+        let r = assign_roles(&mut u, &d, &given).unwrap();
         assert_eq!((r.practitioner.as_str(), r.confidence), ("S2", 1.0));
         assert_eq!(u[1].role, Role::Practitioner);
-        let cfg = RolesConfig {
-            practitioner: Some("S9".into()),
+        let unknown = RoleEvidence {
+            practitioner: Some("S9"),
             ..Default::default()
         };
-        let e = assign_roles(&mut u, &d, &cfg, None, None)
-            .unwrap_err()
-            .to_string();
+        let e = assign_roles(&mut u, &d, &unknown).unwrap_err().to_string();
         assert!(e.contains("S9") && e.contains("S1, S2"), "{e}");
+    }
+
+    #[test]
+    fn an_unclear_practitioner_is_flagged_for_review() {
+        let a = |p: &str, c: f32, m: &str| RoleAssignment {
+            practitioner: p.into(),
+            confidence: c,
+            method: m.into(),
+            scores: BTreeMap::new(),
+        };
+        assert_eq!(a("S1", 0.9, "talk-pattern").review(2), None);
+        assert_eq!(a("S2", 1.0, "given").review(1), None);
+        let r = a("S2", 0.1, "talk-pattern").review(2).unwrap();
+        assert!(r.contains("S2") && r.contains("0.10"), "{r}");
+        assert!(a("S1", 0.9, "voice")
+            .review(1)
+            .unwrap()
+            .contains("one voice"));
+        assert!(a("", 0.0, "talk-pattern").review(0).is_some());
     }
 
     #[test]
@@ -668,7 +868,7 @@ mod tests {
         let d = dia(&[], 0);
         let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
         assert!(u.is_empty());
-        let r = assign_roles(&mut u, &d, &RolesConfig::default(), None, None).unwrap();
+        let r = assign_roles(&mut u, &d, &RoleEvidence::default()).unwrap();
         assert_eq!(r.practitioner, "");
         assert_eq!(r.confidence, 0.0);
     }

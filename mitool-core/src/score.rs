@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::utterance::{Miti, QuestionType, Role, Talk, Utterance};
 
-/// Which part of a session to score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// Which part of a session to score. Written the same way on the command
+/// line and in `mitool.toml`: `whole`, `window:START_S[:LEN_S]` or
+/// `random:SEED[:LEN_S]` (LEN_S defaults to 1200 s, the MITI manual's 20 minutes).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub enum Segment {
     /// The whole session (default).
     #[default]
@@ -34,6 +36,67 @@ pub enum Segment {
     Window { start_s: f64, len_s: f64 },
     /// A random `len_s`-second window, chosen reproducibly from `seed` and the session id.
     Random { seed: u64, len_s: f64 },
+}
+
+/// Seconds scored when a segment's length is not given (MITI: 20 minutes).
+pub const DEFAULT_SEGMENT_S: f64 = 1200.0;
+
+impl std::str::FromStr for Segment {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let num = |i: usize, d: f64| -> std::result::Result<f64, String> {
+            parts.get(i).map_or(Ok(d), |v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("'{v}' is not a number"))
+            })
+        };
+        match parts[0].to_ascii_lowercase().as_str() {
+            "whole" => Ok(Segment::Whole),
+            "window" => Ok(Segment::Window {
+                start_s: num(1, 0.0)?,
+                len_s: num(2, DEFAULT_SEGMENT_S)?,
+            }),
+            "random" => Ok(Segment::Random {
+                seed: num(1, 0.0)? as u64,
+                len_s: num(2, DEFAULT_SEGMENT_S)?,
+            }),
+            other => Err(format!(
+                "unknown segment '{other}' (use whole, window:START_S[:LEN_S] or random:SEED[:LEN_S])"
+            )),
+        }
+    }
+}
+
+// Read from the string form; the serialised form of earlier session
+// records (`"Whole"`, `{"Window": {...}}`) is still read.
+impl<'de> Deserialize<'de> for Segment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        enum Recorded {
+            Whole,
+            Window { start_s: f64, len_s: f64 },
+            Random { seed: u64, len_s: f64 },
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Recorded(Recorded),
+        }
+        match Either::deserialize(d)? {
+            Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Either::Recorded(Recorded::Whole) => Ok(Segment::Whole),
+            Either::Recorded(Recorded::Window { start_s, len_s }) => {
+                Ok(Segment::Window { start_s, len_s })
+            }
+            Either::Recorded(Recorded::Random { seed, len_s }) => {
+                Ok(Segment::Random { seed, len_s })
+            }
+        }
+    }
 }
 
 /// Options for [`score`].
@@ -698,6 +761,29 @@ mod tests {
             assert!(a.unwrap() > b.unwrap());
         }
         assert!(g.relational.unwrap() <= 5.0 && p.relational.unwrap() >= 1.0);
+    }
+
+    #[test]
+    fn segments_read_alike_from_flags_toml_and_records() {
+        let w = Segment::Window {
+            start_s: 60.0,
+            len_s: 1200.0,
+        };
+        assert_eq!("window:60".parse::<Segment>().unwrap(), w);
+        #[derive(Deserialize)]
+        struct T {
+            segment: Segment,
+        }
+        let t: T = toml::from_str("segment = \"window:60:1200\"").unwrap();
+        assert_eq!(t.segment, w);
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<Segment>(&json).unwrap(), w);
+        assert_eq!(
+            serde_json::from_str::<Segment>("\"Whole\"").unwrap(),
+            Segment::Whole
+        );
+        assert!("window:x".parse::<Segment>().is_err());
+        assert!("hour".parse::<Segment>().unwrap_err().contains("hour"));
     }
 
     #[test]

@@ -186,17 +186,29 @@ impl Transcriber {
         Ok(regions)
     }
 
-    /// Transcribes a decoded recording.
+    /// Transcribes a decoded recording (finding its speech first).
     pub fn transcribe(&self, audio: &Audio, sink: &dyn Sink) -> Result<Transcript> {
         let samples = audio.mono();
         let regions = self.speech_regions(&samples, &audio.path, sink)?;
+        self.transcribe_speech(audio, &samples, &regions, sink)
+    }
+
+    /// Transcribes the speech `regions` of `audio`, whose mono mix is
+    /// `samples` (both computed once by the caller and shared with diarization).
+    pub fn transcribe_speech(
+        &self,
+        audio: &Audio,
+        samples: &[f32],
+        regions: &[Region],
+        sink: &dyn Sink,
+    ) -> Result<Transcript> {
         if regions.is_empty() {
             return Err(Error::NoAudio {
                 path: audio.path.clone(),
                 detail: "no speech was found: the recording is silent or only noise".into(),
             });
         }
-        let segments = self.transcribe_regions(&samples, &regions, &audio.path, sink)?;
+        let segments = self.transcribe_regions(samples, regions, &audio.path, sink)?;
         Ok(Transcript {
             schema: "mitool.transcript".into(),
             version: SCHEMA_VERSION,

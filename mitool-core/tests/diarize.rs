@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use common::*;
 use mitool_core::audio::{decode, Audio, AudioConfig};
-use mitool_core::diarize::{der, read_rttm, DerReport, Diarization, DiarizeConfig, Diarizer, Turn};
+use mitool_core::diarize::{Diarization, DiarizeConfig, Diarizer, Turn};
+use mitool_core::eval::{der, read_rttm, DerReport};
 use mitool_core::progress::NullSink;
-use mitool_core::roles::{assign_roles, attribute, RolesConfig, UtteranceConfig};
+use mitool_core::roles::{assign_roles, attribute, RoleEvidence, UtteranceConfig};
 use mitool_core::transcript::{ModelInfo, Segment, SourceInfo, Transcript, Word};
 use mitool_core::utterance::Role;
 
@@ -148,7 +149,7 @@ fn mapped(d: &Diarization, ref_labels: &[String], ref_turns: &[Turn], label: &st
                 .collect()
         })
         .collect();
-    let map = mitool_core::diarize::best_mapping(&shared);
+    let map = mitool_core::eval::best_mapping(&shared);
     let r = ref_labels.iter().position(|l| l == label).unwrap();
     d.label(map[r].expect("reference speaker mapped"))
         .to_string()
@@ -164,7 +165,7 @@ fn demo_sessions_are_diarized_and_the_practitioner_found() {
 
         let (t, roles) = reference_transcript(&wav.with_extension("ref.json"));
         let mut utts = attribute(&t, &d, name, &UtteranceConfig::default());
-        let a = assign_roles(&mut utts, &d, &RolesConfig::default(), None, None).unwrap();
+        let a = assign_roles(&mut utts, &d, &RoleEvidence::default()).unwrap();
         let p = mapped(&d, &labels, &ref_turns, "P");
         assert_eq!(a.practitioner, p, "{name}: {a:?}");
         assert!(a.confidence > 0.3, "{name}: {a:?}");
@@ -304,11 +305,14 @@ fn practitioner_voice_picks_the_enrolled_speaker() {
         let sample = dir.path().join(format!("{who}.wav"));
         voice_sample(&good, who, &sample);
         let mut utts = attribute(&t, &d, "poor-mi", &UtteranceConfig::default());
-        let cfg = RolesConfig {
-            practitioner_voice: Some(sample),
+        let voice = diarizer()
+            .embed_voice(&decode(&sample, &AudioConfig::default()).unwrap())
+            .unwrap();
+        let evidence = RoleEvidence {
+            voice: Some(&voice),
             ..Default::default()
         };
-        let a = assign_roles(&mut utts, &d, &cfg, Some(diarizer()), None).unwrap();
+        let a = assign_roles(&mut utts, &d, &evidence).unwrap();
         eprintln!(
             "voice sample {who}: {} ({:.2}) {:?}",
             a.practitioner, a.confidence, a.scores
@@ -324,12 +328,8 @@ fn practitioner_voice_picks_the_enrolled_speaker() {
     // A sample without speech is refused, naming the problem.
     let silent = dir.path().join("silent.wav");
     write_wav16(&silent, &[0.0; 32_000]);
-    let mut utts = attribute(&t, &d, "poor-mi", &UtteranceConfig::default());
-    let cfg = RolesConfig {
-        practitioner_voice: Some(silent),
-        ..Default::default()
-    };
-    let e = assign_roles(&mut utts, &d, &cfg, Some(diarizer()), None)
+    let e = diarizer()
+        .embed_voice(&decode(&silent, &AudioConfig::default()).unwrap())
         .unwrap_err()
         .to_string();
     assert!(e.contains("silent.wav"), "{e}");
