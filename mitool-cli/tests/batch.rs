@@ -67,7 +67,7 @@ fn a_bad_file_is_listed_and_the_others_complete() {
     );
     let sessions = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
     assert_eq!(
-        sessions.lines().filter(|l| l.ends_with(",ok")).count(),
+        sessions.lines().filter(|l| l.ends_with(",ok,")).count(),
         5,
         "{sessions}"
     );
