@@ -17,7 +17,7 @@ use crate::progress;
 
 #[derive(Args)]
 pub struct DiarizeArgs {
-    /// Recordings: WAV, FLAC, MP3, M4A/AAC, OGG/Vorbis.
+    /// Recordings: WAV, FLAC, MP3, M4A/AAC, Ogg or WebM (Opus, Vorbis), MP4 video (its sound).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Folder for <stem>.rttm, <stem>.utterances.json and <stem>.txt.

@@ -68,7 +68,7 @@ enum Command {
 
 #[derive(Args)]
 struct TranscribeArgs {
-    /// Recordings: WAV, FLAC, MP3, M4A/AAC, OGG/Vorbis.
+    /// Recordings: WAV, FLAC, MP3, M4A/AAC, Ogg or WebM (Opus, Vorbis), MP4 video (its sound).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Output format.

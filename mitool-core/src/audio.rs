@@ -1,5 +1,9 @@
-//! Reading recordings: WAV through hound, MP3/M4A/FLAC/OGG through symphonia,
-//! resampled to 16 kHz with rubato.
+//! Reading recordings: WAV through hound; MP3, M4A/MP4 (the sound of a
+//! video too), FLAC, Ogg and WebM/Matroska through symphonia, with Opus
+//! decoded by libopus; resampled to 16 kHz with rubato.
+//!
+//! Encoder delay and padding (AAC priming, Opus pre-skip) are cut, so a time
+//! in the decoded audio is the same time in the original recording.
 //!
 //! Decoding streams: each decoded block is resampled and appended to the
 //! output at once, so an hours-long file is held in memory only as its
@@ -15,8 +19,18 @@ use rubato::{FftFixedIn, Resampler};
 
 use crate::error::{Error, Result};
 
+mod mp4;
+mod opus;
+
 /// The sample rate every later stage works at (Whisper, Silero, the speaker models).
 pub const SAMPLE_RATE: u32 = 16_000;
+
+/// File name extensions of recordings: what [`decode`] reads, and AMR,
+/// which it names in a clear error rather than passing over.
+pub const EXTENSIONS: &[&str] = &[
+    "wav", "flac", "mp3", "m4a", "mp4", "mov", "3gp", "aac", "ogg", "oga", "opus", "webm", "mkv",
+    "mka", "amr",
+];
 
 /// Options for [`decode`].
 #[derive(Debug, Clone)]
@@ -115,9 +129,9 @@ pub fn decode(path: &Path, config: &AudioConfig) -> Result<Audio> {
     config.validate()?;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "open", e))?;
     if meta.is_dir() {
-        return Err(Error::UnsupportedFormat {
+        return Err(Error::NotAudio {
             path: path.to_path_buf(),
-            format: "a folder".into(),
+            what: "it is a folder".into(),
         });
     }
     if meta.len() == 0 {
@@ -131,20 +145,19 @@ pub fn decode(path: &Path, config: &AudioConfig) -> Result<Audio> {
 
     let audio = match sniff(head) {
         Sniffed::Wav => decode_wav(path, config)?,
-        Sniffed::Opus => {
+        Sniffed::Other(kind) => decode_symphonia(path, kind, config)?,
+        Sniffed::Refused(format) => {
             return Err(Error::UnsupportedFormat {
                 path: path.to_path_buf(),
-                format: "Opus audio (OGG/Opus)".into(),
+                format: format.into(),
             })
         }
-        Sniffed::Other(kind) => decode_symphonia(path, kind, config)?,
         Sniffed::Unknown => {
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
-            let known = ["mp3", "m4a", "mp4", "aac", "flac", "ogg", "oga", "wav"];
-            if ext.as_deref().is_some_and(|e| known.contains(&e)) {
+            if ext.as_deref().is_some_and(|e| EXTENSIONS.contains(&e)) {
                 decode_symphonia(path, "audio", config)?
             } else if let Some(what) = not_audio(head) {
                 return Err(Error::NotAudio {
@@ -154,7 +167,7 @@ pub fn decode(path: &Path, config: &AudioConfig) -> Result<Audio> {
             } else {
                 return Err(Error::UnsupportedFormat {
                     path: path.to_path_buf(),
-                    format: describe_unknown(head, ext.as_deref()),
+                    format: describe_unknown(ext.as_deref()),
                 });
             }
         }
@@ -187,8 +200,10 @@ fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize> {
 
 enum Sniffed {
     Wav,
-    Opus,
+    /// Read by symphonia; the name is the container's, for messages.
     Other(&'static str),
+    /// Known, and known not to be read: the format's name for the message.
+    Refused(&'static str),
     Unknown,
 }
 
@@ -200,10 +215,15 @@ fn sniff(head: &[u8]) -> Sniffed {
         return Sniffed::Wav;
     }
     if starts(b"OggS") {
-        if head.windows(8).any(|w| w == b"OpusHead") {
-            return Sniffed::Opus;
-        }
-        return Sniffed::Other("OGG");
+        return Sniffed::Other("Ogg");
+    }
+    if starts(b"\x1aE\xdf\xa3") {
+        // The EBML header names the document type near its start.
+        let webm = head.windows(4).any(|w| w == b"webm");
+        return Sniffed::Other(if webm { "WebM" } else { "Matroska" });
+    }
+    if starts(b"#!AMR") {
+        return Sniffed::Refused("AMR audio (from phone call recorders)");
     }
     if starts(b"fLaC") {
         return Sniffed::Other("FLAC");
@@ -231,13 +251,46 @@ fn not_audio(head: &[u8]) -> Option<&'static str> {
     }
 }
 
-fn describe_unknown(head: &[u8], ext: Option<&str>) -> String {
-    if head.len() >= 4 && &head[..4] == b"\x1aE\xdf\xa3" {
-        return "WebM/Matroska".into();
-    }
+fn describe_unknown(ext: Option<&str>) -> String {
     match ext {
         Some(e) => format!("this file type (.{e})"),
         None => "this file type".into(),
+    }
+}
+
+/// What the encoder added around the recording, to be cut from the decoded
+/// frames, counted in `timescale` units. The default cuts nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Trim {
+    /// Frames before the recording (AAC priming, Opus pre-skip).
+    skip: u64,
+    /// The recording's length after them, where the container says.
+    keep: Option<u64>,
+    /// Frames after the recording, where only this is known (Ogg's padding).
+    drop_end: u64,
+    timescale: u32,
+}
+
+impl Trim {
+    /// The same cut in frames at `rate` (a decoder may output another rate
+    /// than the container counts in, as HE-AAC does).
+    fn at_rate(self, rate: u32) -> Self {
+        if self.timescale == 0 || self.timescale == rate {
+            return Self {
+                timescale: rate,
+                ..self
+            };
+        }
+        let conv = |n: u64| {
+            (u128::from(n) * u128::from(rate) / u128::from(self.timescale)).min(u64::MAX.into())
+                as u64
+        };
+        Self {
+            skip: conv(self.skip),
+            keep: self.keep.map(conv),
+            drop_end: conv(self.drop_end),
+            timescale: rate,
+        }
     }
 }
 
@@ -249,8 +302,11 @@ struct Collector {
     resampler: Option<FftFixedIn<f32>>,
     pending: Vec<Vec<f32>>,
     out: Vec<Vec<f32>>,
+    /// Frames kept so far (after the trim's `skip`).
     frames_in: u64,
     max_frames: Option<u64>,
+    trim: Trim,
+    skipped: u64,
 }
 
 impl Collector {
@@ -295,13 +351,30 @@ impl Collector {
             max_frames: config
                 .max_duration_s
                 .map(|s| (s * source_rate as f64).ceil() as u64),
+            trim: Trim::default(),
+            skipped: 0,
         })
+    }
+
+    /// Cuts `trim` from the frames pushed from now on (given in any timescale).
+    fn with_trim(mut self, trim: Trim) -> Self {
+        self.trim = trim.at_rate(self.source_rate);
+        self
     }
 
     /// Appends interleaved samples (whole frames).
     fn push_interleaved(&mut self, samples: &[f32]) -> Result<()> {
         let n = self.n_channels;
-        for frame in samples.chunks_exact(n) {
+        let total = (samples.len() / n) as u64;
+        let skip = (self.trim.skip - self.skipped).min(total);
+        self.skipped += skip;
+        let room = self
+            .trim
+            .keep
+            .map_or(u64::MAX, |keep| keep.saturating_sub(self.frames_in));
+        let take = (total - skip).min(room);
+        let kept = &samples[(skip as usize) * n..((skip + take) as usize) * n];
+        for frame in kept.chunks_exact(n) {
             for (c, &s) in frame.iter().enumerate() {
                 if !s.is_finite() {
                     return Err(Error::CorruptAudio {
@@ -379,17 +452,15 @@ impl Collector {
 
     fn finish(mut self, format: String) -> Result<Audio> {
         self.drain(true)?;
-        if let Some(rs) = &self.resampler {
-            // Trim the resampler's delay at the start and its flush at the end
-            // so that times in the output match times in the file.
-            let delay = rs.output_delay();
-            let want = (self.frames_in as u128 * SAMPLE_RATE as u128)
-                .div_ceil(self.source_rate as u128) as usize;
-            for o in &mut self.out {
-                let start = delay.min(o.len());
-                o.drain(..start);
-                o.truncate(want);
-            }
+        // The resampler's delay is cut at the start; at the end its flush and
+        // the encoder's padding go, so times in the output match the file's.
+        let delay = self.resampler.as_ref().map_or(0, |rs| rs.output_delay());
+        let frames = self.frames_in.saturating_sub(self.trim.drop_end);
+        let want = (u128::from(frames) * u128::from(SAMPLE_RATE))
+            .div_ceil(u128::from(self.source_rate)) as usize;
+        for o in &mut self.out {
+            o.drain(..delay.min(o.len()));
+            o.truncate(want);
         }
         Ok(Audio {
             path: self.path,
@@ -513,62 +584,32 @@ fn wav_error(path: &Path, e: hound::Error) -> Error {
 }
 
 fn decode_symphonia(path: &Path, kind: &str, config: &AudioConfig) -> Result<Audio> {
-    use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::errors::Error as SymError;
-    use symphonia::core::formats::probe::Hint;
-    use symphonia::core::formats::{FormatOptions, TrackType};
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::formats::TrackType;
 
-    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
     let corrupt = |detail: String| Error::CorruptAudio {
         path: path.to_path_buf(),
         detail,
     };
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymError::Unsupported(_) => Error::UnsupportedFormat {
-                path: path.to_path_buf(),
-                format: format!("this {kind} file's container"),
-            },
-            SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                corrupt(format!("the {kind} file is cut short before any audio"))
-            }
-            other => corrupt(format!("cannot read the {kind} container: {other}")),
-        })?;
+    let no_track = || Error::NoAudio {
+        path: path.to_path_buf(),
+        detail: "the file has no audio track (a video without sound?)".into(),
+    };
+    let mut format = open_container(path, kind)?;
+    // The first audio track: a video's picture and any second language are passed over.
     let track = format
         .default_track(TrackType::Audio)
-        .ok_or_else(|| Error::NoAudio {
-            path: path.to_path_buf(),
-            detail: "the file has no audio track".into(),
-        })?;
+        .ok_or_else(no_track)?;
     let track_id = track.id;
     let params = track
         .codec_params
         .as_ref()
         .and_then(|p| p.audio())
-        .ok_or_else(|| Error::NoAudio {
-            path: path.to_path_buf(),
-            detail: "the file has no audio track".into(),
-        })?
+        .ok_or_else(no_track)?
         .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|_| Error::UnsupportedFormat {
-            path: path.to_path_buf(),
-            format: format!("the audio codec in this {kind} file"),
-        })?;
+    let container = format.format_info().format;
+    let mut decoder = TrackDecoder::new(path, kind, container, &params)?;
+    let trim = trim_for(path, container, track, &decoder);
     let label = format!("{kind} ({})", codec_name(&params));
 
     let mut col: Option<Collector> = None;
@@ -592,26 +633,20 @@ fn decode_symphonia(path: &Path, kind: &str, config: &AudioConfig) -> Result<Aud
             continue;
         }
         packets += 1;
-        match decoder.decode(&packet) {
-            Ok(block) => {
-                let spec = block.spec();
-                let ch = spec.channels().count();
-                if col.is_none() {
-                    col = Some(Collector::new(path, ch, spec.rate(), config)?);
-                }
-                let c = col.as_mut().expect("set above");
-                if ch != c.n_channels || spec.rate() != c.source_rate {
-                    return Err(corrupt(
-                        "the channel layout or sample rate changes mid-file".into(),
-                    ));
-                }
-                buf.resize(block.samples_interleaved(), 0.0);
-                block.copy_to_slice_interleaved(&mut buf);
-                c.push_interleaved(&buf)?;
-            }
-            Err(SymError::DecodeError(_)) => decode_errors += 1,
-            Err(e) => return Err(corrupt(format!("decoding failed: {e}"))),
+        let Some((ch, rate)) = decoder.decode(&packet, &mut buf).map_err(corrupt)? else {
+            decode_errors += 1;
+            continue;
+        };
+        if col.is_none() {
+            col = Some(Collector::new(path, ch, rate, config)?.with_trim(trim));
         }
+        let c = col.as_mut().expect("set above");
+        if ch != c.n_channels || rate != c.source_rate {
+            return Err(corrupt(
+                "the channel layout or sample rate changes mid-file".into(),
+            ));
+        }
+        c.push_interleaved(&buf)?;
     }
     match col {
         Some(c) => c.finish(label),
@@ -622,6 +657,163 @@ fn decode_symphonia(path: &Path, kind: &str, config: &AudioConfig) -> Result<Aud
             path: path.to_path_buf(),
             detail: "the file contains no audio samples".into(),
         }),
+    }
+}
+
+/// Opens `path` with symphonia's probe; `kind` names the container in messages.
+fn open_container(
+    path: &Path,
+    kind: &str,
+) -> Result<Box<dyn symphonia::core::formats::FormatReader>> {
+    use symphonia::core::errors::Error as SymError;
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+
+    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let corrupt = |detail: String| Error::CorruptAudio {
+        path: path.to_path_buf(),
+        detail,
+    };
+    symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                format: format!("this {kind} file's container"),
+            },
+            SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                corrupt(format!("the {kind} file is cut short before any audio"))
+            }
+            other => corrupt(format!("cannot read the {kind} container: {other}")),
+        })
+}
+
+/// The decoder for the chosen track: symphonia's own, or libopus for Opus,
+/// which symphonia demuxes but does not decode.
+enum TrackDecoder {
+    Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
+    Opus {
+        decoder: opus::OpusDecoder,
+        /// 48 kHz frames of encoder delay, from the OpusHead.
+        pre_skip: u16,
+    },
+}
+
+impl TrackDecoder {
+    fn new(
+        path: &Path,
+        kind: &str,
+        container: symphonia::core::formats::FormatId,
+        params: &symphonia::core::codecs::audio::AudioCodecParameters,
+    ) -> Result<Self> {
+        use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+        use symphonia::core::codecs::audio::AudioDecoderOptions;
+        use symphonia::core::formats::well_known::FORMAT_ID_ISOMP4;
+
+        let unsupported = |format: String| Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            format,
+        };
+        if params.codec != CODEC_ID_OPUS {
+            return symphonia::default::get_codecs()
+                .make_audio_decoder(params, &AudioDecoderOptions::default())
+                .map(TrackDecoder::Symphonia)
+                .map_err(|_| unsupported(format!("the audio codec in this {kind} file")));
+        }
+        let extra = params.extra_data.as_deref().unwrap_or_default();
+        let head = if container == FORMAT_ID_ISOMP4 {
+            opus::OpusHead::parse_mp4(extra)
+        } else {
+            opus::OpusHead::parse(extra)
+        }
+        // Without a head (a damaged or minimal file), assume the plain
+        // mono/stereo layout the track declares and no pre-skip.
+        .unwrap_or(opus::OpusHead {
+            channels: params.channels.as_ref().map_or(1, |c| c.count() as u8),
+            pre_skip: 0,
+            gain: 0,
+            mapping_family: 0,
+        });
+        let decoder = opus::OpusDecoder::new(&head).map_err(unsupported)?;
+        Ok(TrackDecoder::Opus {
+            decoder,
+            pre_skip: head.pre_skip,
+        })
+    }
+
+    /// Decodes `packet` into `out` as interleaved samples, returning their
+    /// channel count and rate; `Ok(None)` for a damaged packet, which is
+    /// skipped as players do; `Err` for a failure that ends decoding.
+    fn decode(
+        &mut self,
+        packet: &symphonia::core::packet::Packet,
+        out: &mut Vec<f32>,
+    ) -> std::result::Result<Option<(usize, u32)>, String> {
+        use symphonia::core::errors::Error as SymError;
+
+        match self {
+            TrackDecoder::Symphonia(decoder) => match decoder.decode(packet) {
+                Ok(block) => {
+                    let spec = block.spec();
+                    out.resize(block.samples_interleaved(), 0.0);
+                    block.copy_to_slice_interleaved(out);
+                    Ok(Some((spec.channels().count(), spec.rate())))
+                }
+                Err(SymError::DecodeError(_)) => Ok(None),
+                Err(e) => Err(format!("decoding failed: {e}")),
+            },
+            TrackDecoder::Opus { decoder, .. } => match decoder.decode(&packet.data) {
+                Ok(samples) => {
+                    out.clear();
+                    out.extend_from_slice(samples);
+                    Ok(Some((decoder.channels(), opus::RATE)))
+                }
+                Err(_) => Ok(None),
+            },
+        }
+    }
+}
+
+/// What to cut so that decoded times match the original recording.
+/// Symphonia's MP3 and Vorbis decoders cut what their containers mark
+/// themselves; the MP4 edit list and Opus's pre-skip are cut here.
+fn trim_for(
+    path: &Path,
+    container: symphonia::core::formats::FormatId,
+    track: &symphonia::core::formats::Track,
+    decoder: &TrackDecoder,
+) -> Trim {
+    use symphonia::core::formats::well_known::FORMAT_ID_ISOMP4;
+
+    if container == FORMAT_ID_ISOMP4 {
+        // In MP4 the edit list covers Opus's pre-skip too.
+        return File::open(path)
+            .ok()
+            .and_then(|f| mp4::trim(&mut BufReader::new(f), track.id))
+            .unwrap_or_default();
+    }
+    match decoder {
+        TrackDecoder::Opus { pre_skip, .. } => Trim {
+            skip: u64::from(*pre_skip),
+            keep: None,
+            // Ogg says how much of the last packet is padding; Matroska, as
+            // symphonia reads it, does not (at most one packet, <= 120 ms).
+            drop_end: u64::from(track.padding.unwrap_or(0)),
+            timescale: opus::RATE,
+        },
+        TrackDecoder::Symphonia(_) => Trim::default(),
     }
 }
 
@@ -636,6 +828,8 @@ fn codec_name(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> 
         "FLAC"
     } else if c == wk::CODEC_ID_VORBIS {
         "Vorbis"
+    } else if c == wk::CODEC_ID_OPUS {
+        "Opus"
     } else {
         "PCM or other"
     };
@@ -752,6 +946,86 @@ mod tests {
             msg.contains("invalid sample value") && msg.contains("0.50 s"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn amr_and_folders_are_refused_saying_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("call 12.amr");
+        let mut amr = b"#!AMR\n".to_vec();
+        amr.extend((0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80));
+        std::fs::write(&p, amr).unwrap();
+        let err = decode(&p, &AudioConfig::default()).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("call 12.amr: AMR audio")
+                && msg.contains(r#"`ffmpeg -i "call 12.amr" "call 12.wav"`"#),
+            "{msg}"
+        );
+
+        let err = decode(dir.path(), &AudioConfig::default()).unwrap_err();
+        assert!(matches!(err, Error::NotAudio { .. }), "{err}");
+    }
+
+    #[test]
+    fn containers_are_known_by_their_first_bytes() {
+        let kind = |head: &[u8]| match sniff(head) {
+            Sniffed::Other(k) | Sniffed::Refused(k) => k,
+            Sniffed::Wav => "WAV",
+            Sniffed::Unknown => "?",
+        };
+        assert_eq!(kind(b"OggS\0\x02........OpusHead"), "Ogg");
+        assert_eq!(kind(b"\x1aE\xdf\xa3\xa3B\x86\x81\x01B\x82\x84webm"), "WebM");
+        assert_eq!(
+            kind(b"\x1aE\xdf\xa3\xa3B\x86\x81\x01B\x82\x88matroska"),
+            "Matroska"
+        );
+        assert_eq!(kind(b"\0\0\0\x20ftypisom"), "M4A/MP4");
+        assert!(kind(b"#!AMR-WB\n").starts_with("AMR"));
+    }
+
+    /// 16 kHz mono frames numbered 0, 1, 2... through a collector with `trim`,
+    /// pushed in blocks of 4.
+    fn trimmed(trim: Trim, frames: usize) -> Vec<f32> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(
+            &dir.path().join("t.wav"),
+            1,
+            SAMPLE_RATE,
+            &AudioConfig::default(),
+        )
+        .unwrap()
+        .with_trim(trim);
+        let x: Vec<f32> = (0..frames).map(|i| i as f32 / 100.0).collect();
+        for block in x.chunks(4) {
+            c.push_interleaved(block).unwrap();
+        }
+        let a = c.finish("test".into()).unwrap();
+        a.channels[0].iter().map(|s| (s * 100.0).round()).collect()
+    }
+
+    #[test]
+    fn encoder_delay_and_padding_are_cut() {
+        let trim = |skip, keep, drop_end| Trim {
+            skip,
+            keep,
+            drop_end,
+            timescale: SAMPLE_RATE,
+        };
+        assert_eq!(trimmed(trim(5, None, 3), 12), [5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(trimmed(trim(2, Some(3), 0), 12), [2.0, 3.0, 4.0]);
+        assert_eq!(trimmed(trim(20, None, 0), 12), [0.0; 0]);
+        assert_eq!(trimmed(Trim::default(), 3), [0.0, 1.0, 2.0]);
+        // Counted at the container's rate, cut at the decoder's (HE-AAC doubles it).
+        let t = Trim {
+            skip: 1024,
+            keep: Some(22_050),
+            drop_end: 0,
+            timescale: 22_050,
+        };
+        assert_eq!(t.at_rate(44_100).skip, 2048);
+        assert_eq!(t.at_rate(44_100).keep, Some(44_100));
     }
 
     #[test]

@@ -59,14 +59,11 @@ pub struct Job {
     pub kind: InputKind,
 }
 
-const AUDIO_EXT: &[&str] = &[
-    "wav", "flac", "mp3", "m4a", "mp4", "aac", "ogg", "oga", "opus", "webm",
-];
 const TEXT_EXT: &[&str] = &["csv", "json", "vtt", "srt", "txt"];
 
 fn kind_of(path: &Path) -> Option<InputKind> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    if AUDIO_EXT.contains(&ext.as_str()) {
+    if crate::audio::EXTENSIONS.contains(&ext.as_str()) {
         Some(InputKind::Audio)
     } else if TEXT_EXT.contains(&ext.as_str()) {
         Some(InputKind::Transcript)

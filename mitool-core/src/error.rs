@@ -23,7 +23,10 @@ pub enum Error {
     EmptyFile { path: PathBuf },
 
     /// The file is in a format the tool does not read.
-    #[error("{path}: {format} is not supported; convert it to WAV, FLAC, MP3, M4A or OGG first (for example `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`)")]
+    #[error(
+        "{path}: {format} is not supported; convert it to WAV first, for example with `{}`",
+        convert_command(path)
+    )]
     UnsupportedFormat { path: PathBuf, format: String },
 
     /// The file is not a recording at all.
@@ -111,6 +114,28 @@ impl Error {
             Error::Onnx(_) | Error::Config(_) => None,
         }
     }
+}
+
+/// An ffmpeg command that turns `path` into a WAV file beside it.
+fn convert_command(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    let stem = path
+        .file_stem()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    let is_wav = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    // A WAV that needs converting must not be overwritten by its conversion.
+    let out = if is_wav {
+        format!("{stem}-pcm.wav")
+    } else {
+        format!("{stem}.wav")
+    };
+    format!("ffmpeg -i \"{name}\" \"{out}\"")
 }
 
 impl From<ort::Error> for Error {

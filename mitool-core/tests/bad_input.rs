@@ -80,8 +80,15 @@ fn each_bad_input_is_named_and_explained() {
     let m = message(&d.join("silence.wav"));
     assert!(m.contains("silence.wav") && m.contains("no speech"), "{m}");
 
-    let m = message(&fixtures().join("audio/speech.opus"));
-    assert!(m.contains("speech.opus") && m.contains("Opus"), "{m}");
+    // A format still not read: named, with the conversion that fixes it.
+    let mut amr = b"#!AMR\n".to_vec();
+    amr.extend(junk.iter().map(|b| b | 0x80));
+    std::fs::write(d.join("call.amr"), &amr).unwrap();
+    let m = message(&d.join("call.amr"));
+    assert!(
+        m.contains("call.amr: AMR audio") && m.contains(r#"ffmpeg -i "call.amr" "call.wav""#),
+        "{m}"
+    );
 }
 
 #[test]

@@ -48,6 +48,11 @@ fn every_input_format_transcribes_the_same_sentence() {
         "speech.mp3",
         "speech.m4a",
         "speech.ogg",
+        "speech.opus",
+        "speech.webm",
+        "speech-opus.mp4",
+        "speech-vorbis.mkv",
+        "speech-video.mp4",
     ] {
         let a = decode(&dir.join(f), &AudioConfig::default()).unwrap();
         // Same length as the 16 kHz original, within encoder padding.
