@@ -285,7 +285,7 @@ def main():
         md.append(f'| {g["group"]} | {g["sessions"]} | {g["failed"]} | {g["role_right"]}/{g["sessions"]} | '
                   f'{fmt(g["mean_role_confidence"])} | {nr} | {fmt(g["words_right_share"], pct=True)} | {fmt(g["wer"], pct=True)} |')
     md += ["", "## Scores against the human codes (pooled)", "",
-           "MAE in the score's units (%CR and %OQ in percentage points when mitool writes them as percentages); "
+           "MAE in the score's units (%CR and %OQ as fractions 0–1, as sessions.csv writes them); "
            "ICC(2,1) absolute agreement; n = sessions where both sides have a value.", "",
            "| group | score | n rec. | MAE rec. | ICC rec. | n text | MAE text | ICC text |",
            "|---|---|---|---|---|---|---|---|"]

@@ -46,8 +46,8 @@ fi
 
 # --- speak (cached per session) ---
 t0=$(now)
-nice -n 10 "$PY" "$HERE/speak.py" --families "$FAMILIES" --halves "$HALVES" $QUICK --per-half "$PER_HALF"
-cp "$CACHE/sessions.csv" "$CACHE/manifest-$LABEL.csv"
+nice -n 10 "$PY" "$HERE/speak.py" --families "$FAMILIES" --halves "$HALVES" $QUICK --per-half "$PER_HALF" \
+  --manifest "$CACHE/manifest-$LABEL.csv"
 t_speak=$(( $(now) - t0 ))
 mapfile -t WAVS < <(tail -n +2 "$CACHE/manifest-$LABEL.csv" | cut -d, -f1)
 

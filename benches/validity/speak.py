@@ -6,7 +6,7 @@ usage: speak.py [--families festival,kokoro] [--halves tune,held] [--per-half N]
 Writes into benches/validity/.cache/ (never committed):
   audio/<family>-<transcript_id>.wav/.rttm/.txt   the recording and its ground truth (cached)
   scripts/<family>-<transcript_id>.txt            the voice|text script that was spoken
-  sessions.csv                                    manifest of the sessions chosen by this call
+  sessions.csv (or --manifest)                    manifest of the sessions chosen by this call
   human.csv        AnnoMI-full rows of all dev transcripts (first annotator only): the human codes
   transcripts.csv  the text that was spoken, with roles, turn by turn (input of `mitool code`)
 
@@ -179,6 +179,7 @@ def main():
     ap.add_argument("--halves", default="tune,held")
     ap.add_argument("--per-half", type=int, default=0, help="Festival: only the N shortest per half (0 = all)")
     ap.add_argument("--quick", action="store_true", help="= --per-half 4")
+    ap.add_argument("--manifest", default=os.path.join(CACHE, "sessions.csv"), help="where to write the manifest")
     a = ap.parse_args()
     families = a.families.split(",")
     per_half = 4 if a.quick else a.per_half
@@ -213,12 +214,12 @@ def main():
                 os.remove(src)
             else:
                 shutil.move(src, dst)
-    with open(os.path.join(CACHE, "sessions.csv"), "w", newline="") as f:
+    with open(a.manifest, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "transcript_id", "half", "family", "practitioner_voice", "client_voice"])
         for sid, t, half, fam, pv, cv in sessions:
             w.writerow([os.path.join(CACHE, "audio", sid + ".wav"), t, half, fam, pv, cv])
-    print(f"speak: {len(sessions)} sessions -> {os.path.join(CACHE, 'sessions.csv')}", file=sys.stderr)
+    print(f"speak: {len(sessions)} sessions -> {a.manifest}", file=sys.stderr)
 
 
 if __name__ == "__main__":
