@@ -100,6 +100,10 @@ def norm_words(text):
     return [w.strip("'") for w in text.split() if w.strip("'")]
 
 
+# Whisper tends to leave hesitations out; WER is also given without them.
+FILLERS = {"um", "uh", "uhm", "umm", "erm", "er", "ah", "hmm", "mm", "mhm", "hm"}
+
+
 def edit_distance(ref, hyp):
     """Word-level Levenshtein distance."""
     prev = list(range(len(hyp) + 1))
@@ -137,19 +141,22 @@ def agreement(pairs):
 
 def session_measures(sid, m, batch_dir, audio_dir, batch_row):
     """Speaker and transcription measures of one session."""
-    out = {"role_right": None, "prac_overlap_share": None, "role_confidence": None,
-           "needs_review": "", "words": 0, "words_right": 0, "ref_words": 0, "edits": 0}
+    out = {"role_right": None, "speakers_found": None, "prac_overlap_share": None, "role_confidence": None,
+           "needs_review": None, "words": 0, "words_right": 0, "ref_words": 0, "edits": 0,
+           "ref_words_nofill": 0, "edits_nofill": 0}
     sdir = os.path.join(batch_dir, sid)
     ref_rttm = read_rttm(os.path.join(audio_dir, sid + ".rttm"))
     turns = read_turns(os.path.join(audio_dir, sid + ".txt"))
     voice_role = {m["practitioner_voice"]: "practitioner", m["client_voice"]: "client"}
+    # needs_review holds the reason (empty: no review needed); older binaries lack it (None).
+    out["needs_review"] = None
     if batch_row is not None and "needs_review" in batch_row:
         out["needs_review"] = batch_row["needs_review"]
     else:
         try:
             with open(os.path.join(sdir, "session.json")) as f:
                 v = find_key(json.load(f), "needs_review")
-            out["needs_review"] = "" if v is None else str(v).lower()
+            out["needs_review"] = None if v is None else str(v)
         except (OSError, ValueError):
             pass
     try:
@@ -160,6 +167,7 @@ def session_measures(sid, m, batch_dir, audio_dir, batch_row):
     roles = utt.get("roles", {})
     prac = roles.get("practitioner", "")
     out["role_confidence"] = roles.get("confidence")
+    out["speakers_found"] = len(utt.get("speakers", {}))  # 1 means role right says little
     # Role right: the practitioner label's diarized speech lies mostly in the practitioner's reference turns.
     hyp = [(s, e) for s, e, spk in read_rttm(os.path.join(sdir, "diarization.rttm")) if spk == prac]
     ov = {r: overlap(hyp, [(s, e) for s, e, v in ref_rttm if voice_role.get(v) == r])
@@ -187,8 +195,12 @@ def session_measures(sid, m, batch_dir, audio_dir, batch_row):
             hyp_text = " ".join(s.get("text", "") for s in json.load(f).get("segments", []))
     except (OSError, ValueError):
         hyp_text = " ".join(u.get("text", "") for u in utt.get("utterances", []))
+    hyp = norm_words(hyp_text)
     out["ref_words"] = len(ref)
-    out["edits"] = edit_distance(ref, norm_words(hyp_text))
+    out["edits"] = edit_distance(ref, hyp)
+    ref = [w for w in ref if w not in FILLERS]
+    out["ref_words_nofill"] = len(ref)
+    out["edits_nofill"] = edit_distance(ref, [w for w in hyp if w not in FILLERS])
     return out
 
 
@@ -227,7 +239,10 @@ def main():
         s = {"session": sid, "transcript_id": tid, "half": m["half"], "family": m["family"],
              "voices": f'{m["practitioner_voice"]}/{m["client_voice"]}', "failed": sid not in batch}
         s.update(session_measures(sid, m, a.batch, a.audio, batch.get(sid)))
+        nr = s["needs_review"]
+        s["review"] = None if nr is None else nr.strip().lower() not in ("", "false", "0", "no")
         s["wer"] = s["edits"] / s["ref_words"] if s["ref_words"] else None
+        s["wer_nofill"] = s["edits_nofill"] / s["ref_words_nofill"] if s["ref_words_nofill"] else None
         s["words_right_share"] = s["words_right"] / s["words"] if s["words"] else None
         for col, _ in SCORES:
             s[col] = {"recording": num(batch.get(sid, {}).get(col)),
@@ -247,14 +262,18 @@ def main():
         conf = [s["role_confidence"] for s in ss if s["role_confidence"] is not None]
         words = sum(s["words"] for s in ss)
         refw = sum(s["ref_words"] for s in ss)
+        refn = sum(s["ref_words_nofill"] for s in ss)
         g = {"group": name, "sessions": len(ss), "failed": sum(s["failed"] for s in ss),
              "role_right": sum(bool(s["role_right"]) for s in ss),
              "mean_role_confidence": sum(conf) / len(conf) if conf else None,
-             "needs_review": sum(str(s["needs_review"]).lower() in ("true", "1", "yes") for s in ss),
-             "needs_review_known": any(s["needs_review"] != "" for s in ss),
+             "needs_review": sum(bool(s["review"]) for s in ss),
+             "needs_review_known": any(s["review"] is not None for s in ss),
+             # the costly case: the wrong person scored as the practitioner and nothing says so
+             "role_wrong_unflagged": sum(not s["role_right"] and not s["review"] for s in ss),
              # pooled over words, not averaged over sessions
              "words_right_share": sum(s["words_right"] for s in ss) / words if words else None,
              "wer": sum(s["edits"] for s in ss) / refw if refw else None,
+             "wer_nofill": sum(s["edits_nofill"] for s in ss) / refn if refn else None,
              "scores": {}}
         for col, _ in SCORES:
             # The transcript-alone path is taken over the same session rows, so both columns weigh
@@ -268,22 +287,23 @@ def main():
     if a.command:
         md += ["```", a.command, "```", ""]
     md += ["Scores are `recording / transcript alone / human codes`.", "",
-           "| session | half | voices | role right | prac. share | conf. | review | words right | WER | "
+           "| session | half | voices | speakers found | role right | prac. share | conf. | review | words right | WER | "
            + " | ".join(lbl for _, lbl in SCORES) + " |",
-           "|---|---|---|---|---|---|---|---|---|" + "---|" * len(SCORES)]
+           "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(SCORES)]
     for s in sessions:
         sc = " | ".join(" / ".join(fmt(s[c][k], 1 if c.startswith("pct") else 2)
                                    for k in ("recording", "transcript", "human")) for c, _ in SCORES)
-        md.append(f'| {s["session"]}{" (failed)" if s["failed"] else ""} | {s["half"]} | {s["voices"]} | '
+        md.append(f'| {s["session"]}{" (failed)" if s["failed"] else ""} | {s["half"]} | {s["voices"]} | {s["speakers_found"] if s["speakers_found"] is not None else "–"} | '
                   f'{fmt(s["role_right"])} | {fmt(s["prac_overlap_share"])} | {fmt(s["role_confidence"])} | '
-                  f'{s["needs_review"] or "–"} | {fmt(s["words_right_share"], pct=True)} | {fmt(s["wer"], pct=True)} | {sc} |')
+                  f'{"n/a" if s["review"] is None else ("yes" if s["review"] else "–")} | {fmt(s["words_right_share"], pct=True)} | {fmt(s["wer"], pct=True)} | {sc} |')
     md += ["", "## Speakers and words (pooled)", "",
-           "| group | sessions | failed | role right | mean conf. | needs review | words on right speaker | WER |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| group | sessions | failed | role right | mean conf. | needs review | role wrong, not flagged | words on right speaker | WER | WER w/o fillers |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for g in pooled:
         nr = str(g["needs_review"]) if g["needs_review_known"] else "n/a"
+        nr += f' | {g["role_wrong_unflagged"]}' if g["needs_review_known"] else " | n/a"
         md.append(f'| {g["group"]} | {g["sessions"]} | {g["failed"]} | {g["role_right"]}/{g["sessions"]} | '
-                  f'{fmt(g["mean_role_confidence"])} | {nr} | {fmt(g["words_right_share"], pct=True)} | {fmt(g["wer"], pct=True)} |')
+                  f'{fmt(g["mean_role_confidence"])} | {nr} | {fmt(g["words_right_share"], pct=True)} | {fmt(g["wer"], pct=True)} | {fmt(g["wer_nofill"], pct=True)} |')
     md += ["", "## Scores against the human codes (pooled)", "",
            "MAE in the score's units (%CR and %OQ as fractions 0–1, as sessions.csv writes them); "
            "ICC(2,1) absolute agreement; n = sessions where both sides have a value.", "",

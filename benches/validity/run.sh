@@ -74,11 +74,15 @@ t_batch=$(( $(now) - t0 ))
 # --- human codes and transcript alone (redone only when the binary or the coder changes) ---
 STAMP=$(cat "$MITOOL" "$MITOOL_MODELS/coder/coder.onnx" "$CACHE/human.csv" "$CACHE/transcripts.csv" | sha256sum | cut -c1-16)
 if [[ "$(cat "$CACHE/text/stamp" 2>/dev/null)" != "$STAMP" ]]; then
+  # built beside the old results and swapped in only when complete
+  rm -rf "$CACHE/text.tmp" "$CACHE/human.tmp"
+  nice -n 10 "$MITOOL" score "$CACHE/human.csv" --out "$CACHE/human.tmp" --quiet
+  nice -n 10 "$MITOOL" code "$CACHE/transcripts.csv" --out "$CACHE/text.tmp/coded.csv" --quiet
+  nice -n 10 "$MITOOL" score "$CACHE/text.tmp/coded.csv" --out "$CACHE/text.tmp" --quiet
+  echo "$STAMP" > "$CACHE/text.tmp/stamp"
   rm -rf "$CACHE/text" "$CACHE/human"
-  nice -n 10 "$MITOOL" score "$CACHE/human.csv" --out "$CACHE/human" --quiet
-  nice -n 10 "$MITOOL" code "$CACHE/transcripts.csv" --out "$CACHE/text/coded.csv" --quiet
-  nice -n 10 "$MITOOL" score "$CACHE/text/coded.csv" --out "$CACHE/text" --quiet
-  echo "$STAMP" > "$CACHE/text/stamp"
+  mv "$CACHE/text.tmp" "$CACHE/text"
+  mv "$CACHE/human.tmp" "$CACHE/human"
 fi
 
 # --- compare ---
