@@ -17,8 +17,29 @@ fn coder() -> &'static Coder {
 }
 
 fn parity() -> serde_json::Value {
-    let p = mitool_core::code::bundled_dir().join("parity.json");
+    read_parity("parity.json")
+}
+
+fn read_parity(name: &str) -> serde_json::Value {
+    let p = mitool_core::code::bundled_dir().join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Whether ONNX Runtime's int8 kernels run with VNNI here. Without it (AVX2
+/// alone) they saturate u8·s8 pair sums, and the same model gives other
+/// probabilities (up to 0.13 apart, a decision flipping): `parity.json` was
+/// made on a VNNI CPU, `parity-avx2.json` with Python's onnxruntime on an
+/// AVX2-only one. Each CPU is held to its own reference, to 2e-4.
+fn vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
 }
 
 fn utt(role: &str, text: &str) -> Utterance {
@@ -59,7 +80,11 @@ fn check(p: &mitool_core::code::Probabilities, want: &serde_json::Value) {
 
 #[test]
 fn own_text_inputs_and_outputs_match_the_training_framework() {
-    let par = parity();
+    let par = if vnni() {
+        parity()
+    } else {
+        read_parity("parity-avx2.json")
+    };
     let items = par["own_text"].as_array().unwrap();
     assert!(items.len() >= 5);
     for item in items {
@@ -120,8 +145,12 @@ fn annomi_dev_sample_matches_the_training_framework() {
             item["input_ids_sha256"].as_str().unwrap(),
             "transcript {t} utterance {u}"
         );
-        let p = coder().run(&[&e]).unwrap();
-        check(&p[0], &item["probs"]);
+        // The reference probabilities hold on a VNNI CPU only (see `vnni`);
+        // elsewhere the encoding is checked, and the model by `own_text`.
+        if vnni() {
+            let p = coder().run(&[&e]).unwrap();
+            check(&p[0], &item["probs"]);
+        }
     }
 }
 
