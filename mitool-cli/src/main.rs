@@ -274,7 +274,7 @@ fn models_cmd(store: &Store, cmd: ModelsCommand) -> Result<ExitCode> {
             output,
             q8_0,
         } => {
-            let hp = mitool_core::convert::ct2_to_ggml(&input, &output)?;
+            let hp = mitool_core::models::convert::ct2_to_ggml(&input, &output)?;
             eprintln!(
                 "mitool: wrote {} ({} encoder / {} decoder layers, {} mels, vocabulary {}), sha256 {}",
                 output.display(),
@@ -287,7 +287,7 @@ fn models_cmd(store: &Store, cmd: ModelsCommand) -> Result<ExitCode> {
             if q8_0 {
                 let stem = output.file_stem().unwrap_or_default().to_string_lossy();
                 let q = output.with_file_name(format!("{stem}-q8_0.bin"));
-                mitool_core::convert::quantize_q8_0(&output, &q)?;
+                mitool_core::models::convert::quantize_q8_0(&output, &q)?;
                 eprintln!(
                     "mitool: wrote {}, sha256 {}",
                     q.display(),

@@ -21,13 +21,12 @@
 //! [`eval`]. Transcripts without audio are read by [`transcripts`]; every output file
 //! is written through [`outfile`] (owner-only, temporary file then rename).
 //! Models are found, checked and installed by [`models`] (and converted by
-//! [`convert`]); progress and per-file outcomes go to a [`progress::Sink`]
+//! [`models::convert`]); progress and per-file outcomes go to a [`progress::Sink`]
 //! that the caller implements: the library never prints.
 
 pub mod audio;
 pub mod batch;
 pub mod code;
-pub mod convert;
 pub mod diarize;
 pub mod error;
 pub mod eval;

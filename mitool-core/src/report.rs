@@ -2,7 +2,9 @@
 //! supervisor (inline CSS and SVG, nothing fetched), WebVTT with speaker and
 //! codes per cue to play beside the recording, and the versioned session JSON.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -486,6 +488,98 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
             .map(|m| format!("{} ({}…)", esc(&m.name), &m.sha256.get(..12).unwrap_or("")))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    h
+}
+
+fn rel(from: &Path, to: &Path) -> String {
+    match to.strip_prefix(from) {
+        Ok(r) => r.display().to_string(),
+        Err(_) => to.display().to_string(),
+    }
+}
+
+/// The study's index page: every session's key scores, sortable, linking
+/// its report; failed sessions (id, stage, error) listed below.
+pub fn index_html(
+    out: &Path,
+    done: &BTreeMap<String, (PathBuf, SessionRecord)>,
+    failed: &[(&str, &str, &str)],
+) -> String {
+    let mut h = String::from(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mitool — sessions</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}.review{font-size:.75rem;padding:.05rem .4rem;border-radius:8px;background:#fdedec;color:#c0392b;border:1px solid #c0392b}</style>
+</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Sessions marked <span class="review">check</span> need a person's look before their scores are used (hover for why). Computed on this computer.</p>
+<table id="sessions"><thead><tr><th>session</th><th>R:Q</th><th>%CR</th><th>%OQ</th><th>MI-adherent</th><th>non-adherent</th><th>change share</th><th>relational (est.)</th><th>technical (est.)</th></tr></thead><tbody>
+"#,
+    );
+    let cell = |v: Option<f64>, pct: bool, band: Option<score::Band>| {
+        format!(
+            r#"<td class="{}" data-v="{}">{}</td>"#,
+            band.map_or("", |b| b.as_str()),
+            v.map_or(String::new(), |x| format!("{x}")),
+            fmt_opt(v, pct)
+        )
+    };
+    for (id, (dir, rec)) in done {
+        let s = &rec.scores;
+        let _ = write!(
+            h,
+            r#"<tr><td><a href="{}">{}</a>{}</td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
+            esc(&rel(out, &dir.join("report.html"))),
+            esc(id),
+            if rec.needs_review.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    r#" <span class="review" title="{}">check</span>"#,
+                    esc(&rec.needs_review.join("; "))
+                )
+            },
+            cell(s.r_to_q, false, s.r_to_q_band),
+            cell(
+                s.pct_complex_reflections,
+                true,
+                s.pct_complex_reflections_band
+            ),
+            cell(s.pct_open_questions, true, s.pct_open_questions_band),
+            s.mi_adherent,
+            s.mi_adherent,
+            s.mi_non_adherent,
+            s.mi_non_adherent,
+            cell(s.change_talk_share, true, None),
+            cell(s.relational, false, s.relational_band),
+            cell(s.technical, false, s.technical_band),
+        );
+        h.push('\n');
+    }
+    h.push_str("</tbody></table>");
+    if !failed.is_empty() {
+        h.push_str("<h2>Failed</h2><ul>");
+        for (id, stage, error) in failed {
+            let _ = write!(
+                h,
+                "<li><b>{}</b> ({}): {}</li>",
+                esc(id),
+                esc(stage),
+                esc(error)
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(
+        r#"<script>
+document.querySelectorAll('#sessions th').forEach((th, col) => th.addEventListener('click', () => {
+  const body = document.querySelector('#sessions tbody');
+  const rows = Array.from(body.rows);
+  const asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+  const key = r => { const c = r.cells[col]; const v = c.dataset.v; return v === undefined ? c.textContent : (v === '' ? -Infinity : parseFloat(v)); };
+  rows.sort((a, b) => { const x = key(a), y = key(b); return (x > y ? 1 : x < y ? -1 : 0) * (asc ? 1 : -1); });
+  rows.forEach(r => body.appendChild(r));
+}));
+</script></body></html>
+"#,
     );
     h
 }

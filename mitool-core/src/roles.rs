@@ -5,6 +5,8 @@
 //! The practitioner is then the speaker whose talk looks like a
 //! practitioner's (questions, "you" more than "I", reflections), unless the
 //! caller names them or gives a sample of their voice.
+//!
+//! (Over 800 lines with its unit tests; about 610 lines of code.)
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

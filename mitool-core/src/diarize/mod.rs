@@ -19,6 +19,10 @@
 //!
 //! Recordings with one microphone per person (each voice dominating its own
 //! channel) skip all that: the speaker is the loudest channel.
+//!
+//! (About 750 lines of code plus tests: the ONNX models and the neural
+//! path, which reads best in one piece; clustering, refinement and channel
+//! mode are in their own files.)
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use pathfinding::kuhn_munkres::kuhn_munkres;
+use pathfinding::matrix::Matrix;
 use serde::Serialize;
 
 use crate::diarize::Turn;
@@ -130,68 +132,65 @@ pub fn der(reference: &[Turn], hyp: &[Turn], collar_s: f64) -> DerReport {
     }
 }
 
-/// The one-to-one assignment of rows to columns with the largest total
-/// weight: exhaustive for up to 8 rows and columns, greedy beyond.
+/// The one-to-one assignment of rows (reference speakers) to columns
+/// (hypothesis speakers) with the largest total weight (the Hungarian
+/// method, exact for any number of speakers); rows left without a column
+/// with any weight get `None`.
 pub fn best_mapping(w: &[Vec<f64>]) -> Vec<Option<usize>> {
     let rows = w.len();
     let cols = w.first().map_or(0, Vec::len);
-    if rows.max(cols) > 8 {
-        let mut pairs: Vec<(usize, usize)> = (0..rows)
-            .flat_map(|i| (0..cols).map(move |j| (i, j)))
-            .collect();
-        pairs.sort_by(|a, b| w[b.0][b.1].total_cmp(&w[a.0][a.1]));
-        let mut map = vec![None; rows];
-        let mut used = vec![false; cols];
-        for (i, j) in pairs {
-            if map[i].is_none() && !used[j] && w[i][j] > 0.0 {
-                map[i] = Some(j);
-                used[j] = true;
-            }
-        }
-        return map;
+    let n = rows.max(cols);
+    if n == 0 {
+        return Vec::new();
     }
-    fn go(
-        i: usize,
-        w: &[Vec<f64>],
-        used: &mut [bool],
-        cur: &mut Vec<Option<usize>>,
-        score: f64,
-        best: &mut (f64, Vec<Option<usize>>),
-    ) {
-        if i == w.len() {
-            if score > best.0 {
-                *best = (score, cur.clone());
-            }
-            return;
-        }
-        cur.push(None);
-        go(i + 1, w, used, cur, score, best);
-        cur.pop();
-        for j in 0..used.len() {
-            if !used[j] {
-                used[j] = true;
-                cur.push(Some(j));
-                go(i + 1, w, used, cur, score + w[i][j], best);
-                cur.pop();
-                used[j] = false;
-            }
-        }
-    }
-    let mut best = (-1.0, vec![None; rows]);
-    go(
-        0,
-        w,
-        &mut vec![false; cols],
-        &mut Vec::new(),
-        0.0,
-        &mut best,
-    );
-    best.1
+    // Square, padded with zero weight; microseconds as integers keep the
+    // solver exact (weights are seconds of shared speech).
+    let grid: Vec<Vec<i64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    w.get(i)
+                        .and_then(|r| r.get(j))
+                        .map_or(0, |x| (x * 1e6).round() as i64)
+                })
+                .collect()
+        })
+        .collect();
+    let matrix = Matrix::from_rows(grid.clone()).expect("square rows");
+    let (_, assignment) = kuhn_munkres(&matrix);
+    (0..rows)
+        .map(|i| {
+            let j = assignment[i];
+            (j < cols && grid[i][j] > 0).then_some(j)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_speakers_are_matched_exactly() {
+        // 10 speakers: greedy would take the 9.0 first and lose 2·5.0.
+        let mut w = vec![vec![0.0; 10]; 10];
+        w[0][0] = 9.0;
+        w[0][1] = 8.5;
+        w[1][0] = 5.0;
+        for (i, row) in w.iter_mut().enumerate().skip(2) {
+            row[i] = 1.0;
+        }
+        w[9][9] = 0.0;
+        let m = best_mapping(&w);
+        assert_eq!(m[0], Some(1));
+        assert_eq!(m[1], Some(0));
+        assert_eq!(m[2], Some(2));
+        assert_eq!(m[9], None);
+        // More hypothesis speakers than reference ones, and the reverse.
+        assert_eq!(best_mapping(&[vec![0.0, 2.0, 1.0]]), [Some(1)]);
+        assert_eq!(best_mapping(&[vec![1.0], vec![3.0]]), [None, Some(0)]);
+        assert!(best_mapping(&[]).is_empty());
+    }
 
     fn t(start: f64, end: f64, speaker: usize) -> Turn {
         Turn {

@@ -16,8 +16,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// Set-up only: CTranslate2 Whisper → ggml, and q8_0 quantization
+/// (`mitool models install`); nothing at run time uses it.
+pub mod convert;
+
 /// The manifest as committed, built into the binary.
-pub const BUILTIN_MANIFEST: &str = include_str!("../../models/manifest.toml");
+pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.toml");
 
 /// The models directory of the source checkout this binary was built from.
 pub const BUILD_MODELS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
@@ -283,9 +287,9 @@ impl Store {
                 ));
                 match conv.method.as_str() {
                     "ct2-to-ggml" => {
-                        crate::convert::ct2_to_ggml(src.parent().unwrap_or(Path::new(".")), &dest)?;
+                        convert::ct2_to_ggml(src.parent().unwrap_or(Path::new(".")), &dest)?;
                     }
-                    "quantize-q8_0" => crate::convert::quantize_q8_0(&src, &dest)?,
+                    "quantize-q8_0" => convert::quantize_q8_0(&src, &dest)?,
                     other => {
                         return Err(Error::Manifest {
                             path: PathBuf::from("models/manifest.toml"),
