@@ -40,7 +40,7 @@ fn the_batch_runs_the_same_without_any_network() {
         Ok(r) => {
             common::skip(&format!(
                 "cannot make a network namespace here (`unshare -n` needs root): {}",
-                stderr(&r).trim()
+                stderr(&r).lines().next().unwrap_or("").trim()
             ));
             return;
         }

@@ -74,7 +74,7 @@ impl Mount {
             Ok(r) => {
                 common::skip(&format!(
                     "cannot mount a tmpfs here (needs root): {}",
-                    stderr(&r).trim()
+                    stderr(&r).lines().next().unwrap_or("").trim()
                 ));
                 None
             }
@@ -124,6 +124,17 @@ fn snapshot(dir: &Path) -> Vec<String> {
     lines
 }
 
+/// A child process killed when the test ends, passed or not: a stopped run
+/// must not outlive a failed assertion.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends `signal` (`STOP`, `KILL`) to `child`.
 fn signal(child: &Child, signal: &str) {
     let ok = Command::new("kill")
@@ -140,11 +151,13 @@ fn a_folder_in_use_is_refused_at_once_and_kill_9_frees_it() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("out");
     // A recording takes long enough to be caught while it holds the folder.
-    let mut first = batch(&common::root().join("fixtures/demo/good-mi.wav"), &out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = Running(
+        batch(&common::root().join("fixtures/demo/good-mi.wav"), &out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // The lock file names its holder as soon as the lock is taken.
     let lock = out.join(".mitool.lock");
     let t0 = Instant::now();
@@ -153,9 +166,9 @@ fn a_folder_in_use_is_refused_at_once_and_kill_9_frees_it() {
         std::thread::sleep(Duration::from_millis(2));
     }
     // Frozen, it holds the lock and writes nothing while we look.
-    signal(&first, "STOP");
+    signal(&first.0, "STOP");
     assert!(
-        first.try_wait().unwrap().is_none(),
+        first.0.try_wait().unwrap().is_none(),
         "the first run ended before it could be stopped"
     );
     let before = snapshot(&out);
@@ -170,7 +183,7 @@ fn a_folder_in_use_is_refused_at_once_and_kill_9_frees_it() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("process {}", first.id())) && err.contains(" UTC"),
+        err.contains(&format!("process {}", first.0.id())) && err.contains(" UTC"),
         "{err}"
     );
     // Refused before any model is loaded.
@@ -187,8 +200,8 @@ fn a_folder_in_use_is_refused_at_once_and_kill_9_frees_it() {
     assert_eq!(before, snapshot(&out), "a refused run touched the folder");
 
     // The kernel drops the lock with the process: no stale lock to clear.
-    signal(&first, "KILL");
-    first.wait().unwrap();
+    signal(&first.0, "KILL");
+    first.0.wait().unwrap();
     let r = batch(&inp, &out).output().unwrap();
     assert!(r.status.success(), "{}", stderr(&r));
     assert!(out.join("sessions.csv").is_file());
