@@ -291,3 +291,45 @@ fn a_read_only_output_folder_is_refused_and_nothing_is_written() {
     assert!(stderr(&r).contains("read-only"));
     assert_eq!(std::fs::read_dir(&disk).unwrap().count(), 0);
 }
+
+#[test]
+fn a_study_table_that_does_not_fit_is_an_error_not_half_a_file() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = coded_inputs(d.path());
+    let disk = d.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let Some(_mount) = Mount::tmpfs(&disk, "size=200k") else {
+        return;
+    };
+    let out = disk.join("out");
+    let r = batch(&inp, &out).output().unwrap();
+    assert!(r.status.success(), "{}", stderr(&r));
+    let table = std::fs::read(out.join("sessions.csv")).unwrap();
+
+    // Every session is done; only the tables are left to write, on a full disk.
+    std::fs::remove_file(out.join("sessions.csv")).unwrap();
+    let mut filler = std::fs::File::create(disk.join("other-files")).unwrap();
+    while std::io::Write::write_all(&mut filler, &[0u8; 1024]).is_ok() {}
+    let r = batch(&inp, &out).output().unwrap();
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: cannot write: the disk is full",
+            out.join("sessions.csv").display()
+        )),
+        "{err}"
+    );
+    assert!(!out.join("sessions.csv").exists());
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    drop(filler);
+    std::fs::remove_file(disk.join("other-files")).unwrap();
+    let r = batch(&inp, &out).output().unwrap();
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(std::fs::read(out.join("sessions.csv")).unwrap(), table);
+}
