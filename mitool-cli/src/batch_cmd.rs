@@ -8,6 +8,7 @@ use clap::Args;
 
 use mitool_core::batch::{self, Pipeline};
 use mitool_core::models::Store;
+use mitool_core::outfile;
 use mitool_core::score::{Segment, SESSION_COLUMNS};
 
 use crate::options::{self, SpeakerArgs, WhisperArgs};
@@ -52,13 +53,15 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
         let (i, n) = parse_shard(s)?;
         jobs = batch::shard(jobs, i, n)?;
     }
+    // Before any slow start-up, so a second run into the folder refuses at once.
+    let out = outfile::lock_dir(&args.out)?;
     let (parallel, per_session) = batch::thread_split(opts.threads, jobs.len());
     let pipeline = Pipeline::new(store, opts, per_session)?;
     // Missing models stop the batch here, once (exit 2), not once per session.
     let audio = jobs.iter().any(|j| j.kind == batch::InputKind::Audio);
     pipeline.session().models(audio)?;
     let bars = Bars::new(quiet || args.json).with_total(jobs.len() as u64);
-    let summary = batch::run(&pipeline, &jobs, &args.out, parallel, &bars)?;
+    let summary = batch::run(&pipeline, &jobs, &out, parallel, &bars)?;
     bars.clear();
     if args.log_text {
         for job in &jobs {
@@ -186,8 +189,8 @@ pub struct MergeArgs {
 }
 
 pub fn merge_cmd(args: MergeArgs) -> Result<ExitCode> {
-    mitool_core::outfile::create_private_dir(&args.out)?;
-    let s = batch::write_tables(&args.out, &args.dirs)?;
+    let out = outfile::lock_dir(&args.out)?;
+    let s = batch::write_tables(&out, &args.dirs)?;
     eprintln!(
         "mitool: merged {} session(s) ({} failed) from {} folder(s) → {}",
         s.sessions,

@@ -16,6 +16,11 @@
 //! so a rerun skips exactly the sessions that are done and unchanged. The
 //! study tables are rebuilt from the session folders, sorted by session id,
 //! so an interrupted-then-resumed run ends byte-identical to an uninterrupted one.
+//!
+//! One run at a time writes to a folder: [`run`] and [`write_tables`] take
+//! the folder's [`DirLock`]. A disk that refuses every write (full,
+//! read-only) stops the run at once rather than failing session after
+//! session; what was finished is kept for the rerun.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,7 +33,7 @@ use crate::audio::{self, AudioConfig};
 use crate::diarize::DiarizeConfig;
 use crate::error::{Error, Result};
 use crate::models::Store;
-use crate::outfile::write_atomic;
+use crate::outfile::{write_atomic, DirLock};
 use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
 use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
@@ -340,10 +345,16 @@ impl<'s> Pipeline<'s> {
     }
 
     /// Processes one job into `out/<session_id>/`, or skips it when its
-    /// outputs are complete and its hash unchanged.
-    pub fn run_job(&self, job: &Job, out: &Path, sink: &dyn Sink) -> Outcome {
-        let dir = out.join(&job.session_id);
+    /// outputs are complete and its hash unchanged. A failure of this job is
+    /// an [`Outcome::Failed`]; an error is the disk refusing every write,
+    /// which no other job would get past either.
+    pub fn run_job(&self, job: &Job, out: &DirLock, sink: &dyn Sink) -> Result<Outcome> {
+        let dir = out.dir().join(&job.session_id);
         let fail = |stage: &str, e: Error| {
+            if e.disk_refuses_writes() {
+                // Not this input's fault: no failure.json, the rerun redoes it.
+                return Err(e);
+            }
             let f = Failure {
                 session_id: job.session_id.clone(),
                 file: job.path.display().to_string(),
@@ -357,10 +368,10 @@ impl<'s> Pipeline<'s> {
                     .as_bytes(),
             );
             let _ = std::fs::remove_file(dir.join("session.json"));
-            Outcome::Failed {
+            Ok(Outcome::Failed {
                 stage: f.stage,
                 error: f.error,
-            }
+            })
         };
         let models = match self.session.models(job.kind == InputKind::Audio) {
             Ok(m) => m,
@@ -371,13 +382,13 @@ impl<'s> Pipeline<'s> {
             Err(e) => return fail("read", e),
         };
         if let Some(rec) = completed(&dir, &hash, job.kind) {
-            return Outcome::Skipped(Box::new(rec.scores));
+            return Ok(Outcome::Skipped(Box::new(rec.scores)));
         }
         let _ = std::fs::remove_file(dir.join("failure.json"));
         remove_stale_temps(&dir);
         let result = self.process(job, sink);
         match result.and_then(|r| self.write(job, &dir, &hash, r)) {
-            Ok(s) => Outcome::Done(Box::new(s)),
+            Ok(s) => Ok(Outcome::Done(Box::new(s))),
             Err(e) => fail(e.stage, e.error),
         }
     }
@@ -496,28 +507,37 @@ pub fn thread_split(cores: usize, sessions: usize) -> (usize, usize) {
     (parallel, per_session)
 }
 
-/// Runs every job, `parallel` at a time, then rebuilds the study tables.
+/// Runs every job, `parallel` at a time, into the locked folder `out`, then
+/// rebuilds the study tables. Stops early, with the error, when the disk
+/// refuses writes.
 pub fn run(
     pipeline: &Pipeline,
     jobs: &[Job],
-    out: &Path,
+    out: &DirLock,
     parallel: usize,
     sink: &(dyn Sink + Sync),
 ) -> Result<Summary> {
-    crate::outfile::create_private_dir(out)?;
+    // Only a killed run leaves these, and the lock says none is running.
+    remove_stale_temps(out.dir());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(parallel.max(1))
         .build()
         .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    // Collecting into a Result starts no new job once one has failed.
     let outcomes: Vec<Outcome> = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
                 let o = pipeline.run_job(job, out, sink);
-                sink.finished(&job.path, &job.session_id, outcome_text(&o).as_deref());
+                let text = match &o {
+                    Ok(o) => outcome_text(o),
+                    // The run's error says why, once.
+                    Err(_) => Some("stopped before it finished".into()),
+                };
+                sink.finished(&job.path, &job.session_id, text.as_deref());
                 o
             })
-            .collect()
-    });
+            .collect::<Result<_>>()
+    })?;
     let mut s = Summary {
         sessions: jobs.len(),
         ..Default::default()
@@ -529,7 +549,7 @@ pub fn run(
             Outcome::Failed { .. } => s.failed += 1,
         }
     }
-    write_tables(out, &[out.to_path_buf()])?;
+    write_tables(out, &[out.dir().to_path_buf()])?;
     Ok(s)
 }
 
@@ -581,7 +601,8 @@ fn collect(dirs: &[PathBuf]) -> Result<Collected> {
 
 /// Writes `out/sessions.csv`, `failures.csv` and `index.html` from the
 /// session folders in `dirs` (the output folder itself, or shard folders).
-pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
+pub fn write_tables(out: &DirLock, dirs: &[PathBuf]) -> Result<Summary> {
+    let out = out.dir();
     let (done, failed) = collect(dirs)?;
     let rows: Vec<SessionScores> = done.values().map(|(_, r)| r.scores.clone()).collect();
     let mut all = rows.clone();

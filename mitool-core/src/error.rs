@@ -10,13 +10,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{path}: {action} failed: {source}")]
+    // `cause` is said in plain words in the message, so it is deliberately
+    // not also `source()`: a caller printing the chain would say it twice.
+    #[error("{path}: cannot {action}: {}", plain_words(cause))]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+
+    /// Another mitool run holds the output folder's lock.
+    #[error("output folder {dir} is in use by another mitool run ({holder}); wait for it to finish or choose another output folder, then run this command again")]
+    Locked { dir: PathBuf, holder: String },
 
     /// The file is empty (0 bytes).
     #[error("{path}: the file is empty (0 bytes); check that the recording finished saving")]
@@ -87,13 +92,22 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An I/O error on `path` while doing `action` ("open", "read", ...).
-    pub fn io(path: impl AsRef<Path>, action: &'static str, source: std::io::Error) -> Self {
+    /// An I/O error on `path` while doing `action` ("open", "read", ...);
+    /// the message reads "PATH: cannot ACTION: why".
+    pub fn io(path: impl AsRef<Path>, action: &'static str, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
             action,
-            source,
+            cause,
         }
+    }
+
+    /// Whether this is the output disk refusing every write (full, over
+    /// quota, read-only): going on would only fail the same way again.
+    pub fn disk_refuses_writes(&self) -> bool {
+        use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+        matches!(self, Error::Io { cause, .. }
+            if matches!(cause.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem))
     }
 
     /// The file this error is about, where there is one.
@@ -111,6 +125,7 @@ impl Error {
             | Error::Manifest { path, .. }
             | Error::Transcribe { path, .. }
             | Error::Input { path, .. } => Some(path),
+            Error::Locked { dir, .. } => Some(dir),
             Error::Onnx(_) | Error::Config(_) => None,
         }
     }
@@ -138,8 +153,56 @@ fn convert_command(path: &Path) -> String {
     format!("ffmpeg -i \"{name}\" \"{out}\"")
 }
 
+/// What an I/O error means for the person running the tool, and what to
+/// do; the system's own words follow for whoever helps them.
+fn plain_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    let advice = match e.kind() {
+        StorageFull => {
+            "the disk is full; free some space or choose a folder on another disk, then run the same command again"
+        }
+        QuotaExceeded => {
+            "your disk quota is used up; free some space or ask for a larger quota, then run the same command again"
+        }
+        ReadOnlyFilesystem => "the disk is read-only; choose a folder you can write to",
+        PermissionDenied => {
+            "permission denied; use a file or folder your account may use, or ask whoever manages this computer"
+        }
+        _ => return e.to_string(),
+    };
+    format!("{advice} (system message: {e})")
+}
+
 impl From<ort::Error> for Error {
     fn from(e: ort::Error) -> Self {
         Error::Onnx(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn a_full_disk_is_said_plainly_with_the_file() {
+        let e = Error::io(
+            "out/sessions.csv",
+            "write",
+            IoError::from(ErrorKind::StorageFull),
+        );
+        let m = e.to_string();
+        assert!(
+            m.starts_with("out/sessions.csv: cannot write: the disk is full;"),
+            "{m}"
+        );
+        assert!(e.disk_refuses_writes());
+        let ro = Error::io("out", "create folder", IoError::from_raw_os_error(30));
+        assert!(ro.to_string().contains("read-only"), "{ro}");
+        assert!(ro.disk_refuses_writes());
+        let gone = Error::io("in.wav", "open", IoError::from(ErrorKind::NotFound));
+        assert!(!gone.disk_refuses_writes());
+        // Said once, not again as a source.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

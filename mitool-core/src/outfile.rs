@@ -1,9 +1,11 @@
 //! Writing outputs safely: readable by the owner only (the recordings are
 //! about families), and never half-written (temporary file, then rename), so
-//! a run killed at any moment leaves either the old file or the new one.
+//! a run killed at any moment, or a disk that fills up, leaves either the old
+//! file or the new one. An output folder is written by one run at a time
+//! ([`lock_dir`]).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -16,17 +18,131 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let tmp = temp_name(path);
+    // Errors name the final file: the temporary name means nothing to the reader.
     let result = (|| {
         let mut f = private_file(&tmp)?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io(&tmp, "write", e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, "write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
-    })();
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })()
+    .map_err(|e| Error::io(path, "write", e));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Name of the lock file in an output folder.
+pub const LOCK_FILE: &str = ".mitool.lock";
+
+/// An output folder this process alone writes to, for as long as the guard
+/// lives. The lock is the operating system's (`flock`), so it goes with the
+/// process however that ends, `kill -9` included: it is never left stale.
+#[derive(Debug)]
+pub struct DirLock {
+    dir: PathBuf,
+    file: File,
+}
+
+impl DirLock {
+    /// The locked folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Forget who held it; closing the file (next) releases the lock.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Creates `dir` if needed and locks it for this run, or says at once which
+/// run holds it ([`Error::Locked`]) without writing anything there.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    create_private_dir(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut o = OpenOptions::new();
+    // Not truncated on opening: while another run holds it, it says who that is.
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut file = o
+        .open(&path)
+        .map_err(|e| Error::io(dir, "write in this folder", e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "no details recorded".into()
+                } else {
+                    holder.to_string()
+                },
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
+    }
+    // Only words for another run's message: the lock holds without them
+    // (on a full disk they may not fit).
+    let _ = file.set_len(0).and_then(|()| {
+        writeln!(
+            file,
+            "process {} on {}, started {}",
+            std::process::id(),
+            host_name(),
+            utc_now()
+        )
+    });
+    Ok(DirLock {
+        dir: dir.to_path_buf(),
+        file,
+    })
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this computer".into())
+}
+
+/// The time now as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Creates `dir` (and parents) readable by the owner only.
@@ -45,7 +161,7 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, "create folder", e))
 }
 
-fn private_file(path: &Path) -> Result<File> {
+fn private_file(path: &Path) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -53,7 +169,7 @@ fn private_file(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    o.open(path).map_err(|e| Error::io(path, "create", e))
+    o.open(path)
 }
 
 /// A temporary name beside `path`, unique per process and call.
@@ -92,5 +208,59 @@ mod tests {
         // No temporary files are left behind.
         let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sessions.csv");
+        write_atomic(&p, b"old").unwrap();
+        // A folder in the way of the rename makes the last step fail.
+        let q = dir.path().join("in-the-way");
+        std::fs::create_dir(&q).unwrap();
+        std::fs::write(q.join("x"), b"x").unwrap();
+        let e = write_atomic(&q, b"new").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: cannot write", q.display())),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn a_locked_folder_is_refused_with_who_holds_it_then_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let held = lock_dir(&out).unwrap();
+        assert_eq!(held.dir(), out);
+        // A second open file is a second holder, even in one process.
+        let e = lock_dir(&out).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, Error::Locked { .. }), "{m}");
+        assert!(
+            m.starts_with(&format!("output folder {} is in use", out.display())),
+            "{m}"
+        );
+        assert!(
+            m.contains(&format!("process {}", std::process::id())),
+            "{m}"
+        );
+        assert!(m.contains(" UTC"), "{m}");
+        drop(held);
+        let again = lock_dir(&out).unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn dates_are_gregorian() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_453), (2025, 12, 31));
     }
 }
