@@ -12,6 +12,7 @@
 //! | transcribe | [`transcribe`] | samples + regions → [`transcript::Transcript`] |
 //! | diarize | [`diarize`] | samples → speaker turns |
 //! | roles | [`roles`] | words + turns → [`utterance::Utterance`]s, the practitioner |
+//! | | [`role_text`] | utterance text → how practitioner-like it reads (word model trained on AnnoMI) |
 //! | code | [`code`], [`miti`] | utterances → AnnoMI labels and MITI codes |
 //! | score | [`score`] | codes → MITI counts, summary scores, bands |
 //! | report | [`report`] | scores → HTML report, WebVTT, session JSON |
@@ -36,6 +37,7 @@ pub mod onnx;
 pub mod outfile;
 pub mod progress;
 pub mod report;
+pub mod role_text;
 pub mod roles;
 pub mod score;
 pub mod session;
