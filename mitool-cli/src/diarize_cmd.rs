@@ -42,7 +42,6 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
     // Missing models stop the command here, once, not once per recording.
     if !args.rttm_only {
         session.transcriber()?;
-        session.coder()?;
     }
     session.diarizer()?;
     outfile::create_private_dir(&args.out)?;

@@ -33,7 +33,7 @@ fn diarize_writes_rttm_utterances_and_text_with_roles() {
     .unwrap();
     assert_eq!(json["schema"], "mitool.utterances");
     assert_eq!(json["diarization_method"], "neural");
-    assert_eq!(json["roles"]["method"], "talk-pattern");
+    assert_eq!(json["roles"]["method"], "text+talk-pattern");
     let p = json["roles"]["practitioner"].as_str().unwrap().to_string();
     let utts = json["utterances"].as_array().unwrap();
     assert!(utts.len() >= 10);
@@ -69,8 +69,8 @@ fn diarize_writes_rttm_utterances_and_text_with_roles() {
 
 #[test]
 fn diarize_and_batch_name_the_same_practitioner_the_same_way() {
-    // Both go through one Session: the same role evidence (talk pattern and
-    // the coder's votes), so the same label, confidence and scores.
+    // Both go through one Session: the same role evidence (the text role
+    // model and the talk pattern), so the same label, confidence and scores.
     let dir = tempfile::tempdir().unwrap();
     let wav = root().join("fixtures/demo/good-mi.wav");
     let run = |args: &[&str], out: &Path| {

@@ -34,7 +34,7 @@ use crate::roles::{
 use crate::score::{self, ScoreConfig, SessionScores};
 use crate::transcribe::{self, TranscribeConfig, Transcriber};
 use crate::transcript::{ModelInfo, Transcript};
-use crate::utterance::{Codes, Role, Utterance};
+use crate::utterance::Utterance;
 use crate::vad::{Region, Vad};
 
 /// Every stage's settings, each with its defaults and checks.
@@ -305,7 +305,7 @@ impl<'s> Session<'s> {
 
     /// Transcript, speakers, utterances and roles of a recording: everything
     /// before coding. Roles use the caller's label or enrolled voice where
-    /// given, else talk patterns and the coder's votes.
+    /// given, else what and how each speaker talks (the text role model).
     pub fn hear(&self, session_id: &str, audio: &Audio, sink: &dyn Sink) -> StageResult<Heard> {
         let mono = audio.mono();
         let speech = at("transcribe", self.speech(&mono, &audio.path, sink))?;
@@ -336,21 +336,9 @@ impl<'s> Session<'s> {
             });
         }
         let voice = at("roles", self.voice())?;
-        // The coder's view (question or reflection ⇒ practitioner-like) votes
-        // where neither a label nor a voice decides.
-        let votes = if self.config.roles.practitioner.is_none() && voice.is_none() {
-            let coder = at("code", self.coder())?;
-            Some(at(
-                "roles",
-                practitioner_votes(coder, &utterances, &audio.path),
-            )?)
-        } else {
-            None
-        };
         let evidence = RoleEvidence {
             practitioner: self.config.roles.practitioner.as_deref(),
             voice,
-            votes: votes.as_deref(),
         };
         let roles = at(
             "roles",
@@ -452,26 +440,4 @@ impl<'s> Session<'s> {
             needs_review: Vec::new(),
         })
     }
-}
-
-/// Per-utterance practitioner-likeness from the coder: the probability mass
-/// of questions and reflections when read as practitioner speech. (The role
-/// is part of the coder's input, so these runs cannot be reused as codes.)
-fn practitioner_votes(coder: &Coder, utts: &[Utterance], path: &Path) -> Result<Vec<f32>> {
-    let as_practitioner: Vec<Utterance> = utts
-        .iter()
-        .map(|u| Utterance {
-            role: Role::Practitioner,
-            codes: Codes::default(),
-            ..u.clone()
-        })
-        .collect();
-    let probs = coder.probabilities(&as_practitioner, path, &NullSink)?;
-    Ok(probs
-        .iter()
-        .map(|p| {
-            p.as_ref()
-                .map_or(0.5, |p| p.therapist_main[0] + p.therapist_main[1])
-        })
-        .collect())
 }
