@@ -10,7 +10,6 @@ fn mitool() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mitool"))
 }
 
-
 fn norm(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_alphanumeric() || c.is_whitespace())

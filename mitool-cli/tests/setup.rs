@@ -45,7 +45,11 @@ fn machine_without_libclang() -> tempfile::TempDir {
     for cmd in ["cc", "c++", "make", "cmake", "python3"] {
         touch(d.path(), &format!("usr/bin/{cmd}"), true);
     }
-    touch(d.path(), "usr/lib/python3/dist-packages/pip/__init__.py", false);
+    touch(
+        d.path(),
+        "usr/lib/python3/dist-packages/pip/__init__.py",
+        false,
+    );
     d
 }
 
@@ -64,7 +68,11 @@ fn libclang_cpp_alone_is_not_the_library_bindgen_loads() {
     // libclang-cpp, and the old check took it for libclang.
     let d = machine_without_libclang();
     touch(d.path(), "usr/lib/llvm-14/lib/libclang-cpp.so.14", false);
-    touch(d.path(), "usr/lib/x86_64-linux-gnu/libclang-cpp.so.14", false);
+    touch(
+        d.path(),
+        "usr/lib/x86_64-linux-gnu/libclang-cpp.so.14",
+        false,
+    );
     assert_eq!(missing(d.path(), ""), ["libclang-dev"]);
 }
 
