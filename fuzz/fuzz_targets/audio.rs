@@ -22,17 +22,20 @@ fuzz_target!(|data: &[u8]| {
     let ext = EXTENSIONS[data.last().map_or(0, |&b| b as usize) % EXTENSIONS.len()];
     let path: PathBuf = dir().path().join("input").with_extension(ext);
     std::fs::write(&path, data).expect("writing the input");
-    if let Ok(a) = audio::decode(&path, &AudioConfig::default()) {
-        assert!(!a.channels.is_empty(), "decoded audio without channels");
-        assert!(
-            a.channels.iter().all(|c| c.len() == a.len()),
-            "channels of different lengths"
-        );
-        // (Not "within [-1, 1]": resampling a clipped signal overshoots a little.)
-        assert!(
-            a.channels.iter().flatten().all(|s| s.is_finite()),
-            "a sample that is not a number"
-        );
+    match audio::decode(&path, &AudioConfig::default()) {
+        Err(e) => mitool_fuzz::names_the_file(&e, &path),
+        Ok(a) => {
+            assert!(!a.channels.is_empty(), "decoded audio without channels");
+            assert!(
+                a.channels.iter().all(|c| c.len() == a.len()),
+                "channels of different lengths"
+            );
+            // (Not "within [-1, 1]": resampling a clipped signal overshoots a little.)
+            assert!(
+                a.channels.iter().flatten().all(|s| s.is_finite()),
+                "a sample that is not a number"
+            );
+        }
     }
     let _ = std::fs::remove_file(&path);
 });

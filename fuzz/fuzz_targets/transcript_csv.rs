@@ -7,8 +7,10 @@ use mitool_core::utterance;
 
 fuzz_target!(|data: &[u8]| {
     // Coded CSVs reach the reader as raw bytes (`mitool score`, `mitool agree`)...
-    if let Ok(utts) = utterance::read_csv_from(Path::new("fuzz.csv"), data) {
-        mitool_fuzz::round_trip(&utts);
+    let path = Path::new("fuzz.csv");
+    match utterance::read_csv_from(path, data) {
+        Ok(utts) => mitool_fuzz::round_trip(&utts),
+        Err(e) => mitool_fuzz::names_the_file(&e, path),
     }
     // ...and transcripts through `transcripts::read`, after its UTF-8 check.
     mitool_fuzz::transcript("csv", data);

@@ -20,10 +20,18 @@ pub fn transcript(ext: &str, data: &[u8]) {
         },
     ];
     for h in &hints {
-        if let Ok(utts) = transcripts::read_bytes(&path, data.to_vec(), h) {
-            round_trip(&utts);
+        match transcripts::read_bytes(&path, data.to_vec(), h) {
+            Ok(utts) => round_trip(&utts),
+            Err(e) => names_the_file(&e, &path),
         }
     }
+}
+
+/// An error must say which file it is about: the person running a batch of
+/// hundreds needs to find it.
+pub fn names_the_file(e: &mitool_core::Error, path: &Path) {
+    assert_eq!(e.path(), Some(path), "{e}");
+    assert!(e.to_string().contains(&*path.to_string_lossy()), "{e}");
 }
 
 /// What happens next to utterances read from a file: they are scored per
