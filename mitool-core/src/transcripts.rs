@@ -67,6 +67,13 @@ pub fn detect(path: &Path, text: &str) -> Format {
 /// is the file's stem unless the file names sessions itself (CSV, JSON).
 pub fn read(path: &Path, hints: &RoleHints) -> Result<Vec<Utterance>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+    read_bytes(path, bytes, hints)
+}
+
+/// [`read`] of a file's contents already in memory (the fuzz targets feed it
+/// bytes); `path` picks the format by its extension and names the file in
+/// errors.
+pub fn read_bytes(path: &Path, bytes: Vec<u8>, hints: &RoleHints) -> Result<Vec<Utterance>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::EmptyFile {
             path: path.to_path_buf(),
@@ -88,7 +95,7 @@ pub fn read(path: &Path, hints: &RoleHints) -> Result<Vec<Utterance>> {
         .file_stem()
         .map_or_else(|| "session".into(), |s| s.to_string_lossy().into_owned());
     match detect(path, &text) {
-        Format::Csv => utterance::read_csv(path),
+        Format::Csv => utterance::read_csv_from(path, text.as_bytes()),
         Format::Json => read_json(path, &text),
         Format::Vtt | Format::Srt => read_cues(path, &text, &session, hints),
         Format::Lines => read_lines(path, &text, &session, hints),

@@ -231,21 +231,25 @@ pub fn parse_time(s: &str) -> Option<f64> {
 /// Reads a coded (or uncoded) utterance CSV: AnnoMI's columns or the ones
 /// `mitool code` writes. Errors name the file, the line and the cause.
 pub fn read_csv(path: &Path) -> Result<Vec<Utterance>> {
-    let bad = |line: u64, detail: String| Error::Input {
-        path: path.to_path_buf(),
-        line: Some(line),
-        detail,
-    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "open", e))?;
     if meta.len() == 0 {
         return Err(Error::EmptyFile {
             path: path.to_path_buf(),
         });
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| Error::io(path, "open", std::io::Error::other(e)))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    read_csv_from(path, file)
+}
+
+/// [`read_csv`] from any reader (the fuzz targets feed it bytes); `path`
+/// only names the input in errors.
+pub fn read_csv_from(path: &Path, input: impl std::io::Read) -> Result<Vec<Utterance>> {
+    let bad = |line: u64, detail: String| Error::Input {
+        path: path.to_path_buf(),
+        line: Some(line),
+        detail,
+    };
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = rdr
         .headers()
         .map_err(|e| csv_error(path, e))?

@@ -54,8 +54,23 @@ fn speaker_line(
             .ok_or((line_no, format!("'{s}' is not a time in seconds")))
     };
     let (start, dur) = (num(f[3])?, num(f[4])?);
-    Ok(Some((f[1], start, start + dur, f[7])))
+    let end = start + dur;
+    // DER is scored on 10 ms frames, as many as the latest end: an absurd
+    // time (a typo, milliseconds for seconds) would otherwise ask for
+    // gigabytes, or overflow the frame count, from one short line.
+    if end > MAX_RTTM_S {
+        return Err((
+            line_no,
+            format!(
+                "the turn ends at {end} s, past a week; RTTM times are seconds from the start of the recording"
+            ),
+        ));
+    }
+    Ok(Some((f[1], start, end, f[7])))
 }
+
+/// The latest time an RTTM turn may end at: a week, in seconds.
+const MAX_RTTM_S: f64 = 7.0 * 24.0 * 3600.0;
 
 impl Rttm {
     fn push(&mut self, start: f64, end: f64, label: &str) {
@@ -173,5 +188,22 @@ mod tests {
         assert_eq!(sets["b"].turns[0].end, 1.5);
         let bad = "SPEAKER a 1 0.0 1.0 <NA> <NA> x <NA> <NA>\nSPEAKER b 1 zero 1.0 <NA> <NA> y\n";
         assert_eq!(parse_rttm_files(bad).unwrap_err().0, 2);
+    }
+
+    #[test]
+    fn rttm_times_past_a_week_are_refused() {
+        // Each once asked `der` for 10 ms frames up to the end time: the
+        // first overflowed the frame count, the second wanted ~10 GB.
+        for text in [
+            "SPEAKER f 1 1e308 1e308 <NA> <NA> A",
+            "SPEAKER f 1 0 100000000 <NA> <NA> A",
+        ] {
+            let (line, e) = parse_rttm(text).unwrap_err();
+            assert_eq!(line, 1);
+            assert!(e.contains("past a week"), "{e}");
+            assert_eq!(parse_rttm_files(text).unwrap_err(), (line, e));
+        }
+        let week = parse_rttm("SPEAKER f 1 604000 800 <NA> <NA> A").unwrap();
+        assert_eq!(week.turns[0].end, 604_800.0);
     }
 }

@@ -1,0 +1,41 @@
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mitool_core::audio::{self, AudioConfig};
+
+/// `decode` takes a path, so each input is written to a file in one
+/// temporary folder (kept for the whole run).
+fn dir() -> &'static tempfile::TempDir {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary folder"))
+}
+
+// The extension matters where the first bytes say nothing (the file is then
+// handed to symphonia with the extension as a hint, or refused): the last
+// byte picks one, so the magic numbers at the start stay the input's own.
+const EXTENSIONS: &[&str] = &["wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "txt", ""];
+
+fuzz_target!(|data: &[u8]| {
+    let ext = EXTENSIONS[data.last().map_or(0, |&b| b as usize) % EXTENSIONS.len()];
+    let path: PathBuf = dir().path().join("input").with_extension(ext);
+    std::fs::write(&path, data).expect("writing the input");
+    match audio::decode(&path, &AudioConfig::default()) {
+        Err(e) => mitool_fuzz::names_the_file(&e, &path),
+        Ok(a) => {
+            assert!(!a.channels.is_empty(), "decoded audio without channels");
+            assert!(
+                a.channels.iter().all(|c| c.len() == a.len()),
+                "channels of different lengths"
+            );
+            // (Not "within [-1, 1]": resampling a clipped signal overshoots a little.)
+            assert!(
+                a.channels.iter().flatten().all(|s| s.is_finite()),
+                "a sample that is not a number"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+});
