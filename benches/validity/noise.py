@@ -107,7 +107,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("wavs", nargs="+")
     ap.add_argument("--pool", default=os.path.join(HERE, ".cache", "audio"))
-    ap.add_argument("--ami", default="/work/shared/audio")
+    ap.add_argument("--ami", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "audio"))
     a = ap.parse_args()
     kind, _, snr = a.spec.partition(":")
     if kind not in ("white", "babble") or not snr:

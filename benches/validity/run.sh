@@ -2,7 +2,7 @@
 # Validity harness (issue #13): scores read from a recording vs scores of the human-coded transcript.
 # usage: benches/validity/run.sh [--label NAME] [--model WHISPER] [--noise white:SNR|babble:SNR]
 #          [--families festival,kokoro] [--halves tune,held] [--quick] [--per-half N] [-- MITOOL_BATCH_FLAGS...]
-# Env: MITOOL (binary, default /work/target-main/release/mitool), MITOOL_MODELS (default /work/main/models).
+# Env: MITOOL (binary, default the checkout's target/release/mitool), MITOOL_MODELS (default the checkout's models/).
 # Not part of CI: it needs the shared AnnoMI data, TTS and minutes of CPU.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,8 +24,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 EXTRA=("$@")
-MITOOL=${MITOOL:-/work/target-main/release/mitool}
-export MITOOL_MODELS=${MITOOL_MODELS:-/work/main/models}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SHARED=${SHARED:-$ROOT/../shared}
+MITOOL=${MITOOL:-$ROOT/target/release/mitool}
+export MITOOL_MODELS=${MITOOL_MODELS:-$ROOT/models}
 TTS_HOME=${TTS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/mitool-tts}
 PY="$TTS_HOME/venv/bin/python"   # has numpy (noise.py); speak.py and evaluate.py need only the stdlib
 mkdir -p "$CACHE"
@@ -41,7 +43,7 @@ for tool in festival sox; do
 done
 if [[ ! -x "$PY" ]]; then
   echo "run.sh: setting up Kokoro TTS in $TTS_HOME" >&2
-  bash /work/shared/tts/setup.sh "$TTS_HOME"
+  bash "$SHARED/tts/setup.sh" "$TTS_HOME"
 fi
 
 # --- speak (cached per session) ---

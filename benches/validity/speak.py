@@ -29,9 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.path.join(HERE, ".cache")
 ANNOMI = os.environ.get("ANNOMI", os.path.join(ROOT, "..", "shared", "data", "annomi", "AnnoMI-full.csv"))
-if not os.path.exists(ANNOMI):
-    ANNOMI = "/work/shared/data/annomi/AnnoMI-full.csv"
-TTS_DIR = os.environ.get("TTS_DIR", "/work/shared/tts")
+TTS_DIR = os.environ.get("TTS_DIR", os.path.join(ROOT, "..", "shared", "tts"))
 TTS_PY = os.environ.get("TTS_PY", os.path.expanduser("~/.cache/mitool-tts/venv/bin/python"))
 SR = 16000
 

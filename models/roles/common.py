@@ -148,7 +148,7 @@ def mitool_score(texts, votes):
 
 # ------------------------------------------------- spoken sessions (validity)
 
-VALIDITY = "/work/wt-validity/benches/validity/.cache"
+VALIDITY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benches", "validity", ".cache")
 
 
 def load_spoken(root=VALIDITY, out="out-baseline"):
