@@ -56,7 +56,7 @@ def main():
       "exports and rewrites this card (under a minute on an idle core). Fixed seed "
       f"({M['seed']}), deterministic solvers: a rerun writes byte-identical `role_words.json` and parity file. "
       "DIR defaults to `../shared/data/annomi` from the repository root. The spoken-session check reads "
-      f"`{common.VALIDITY}` when it exists.")
+      "`benches/validity/.cache` (the validity harness's outputs) when it exists.")
     w("")
     w("## Data and split")
     w("")
