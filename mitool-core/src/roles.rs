@@ -683,6 +683,12 @@ mod tests {
         }
     }
 
+    fn speakers_and_texts(u: &[Utterance]) -> Vec<(&str, &str)> {
+        u.iter()
+            .map(|u| (u.speaker.as_str(), u.text.as_str()))
+            .collect()
+    }
+
     #[test]
     fn words_follow_turns_and_split_at_sentences_and_pauses() {
         let t = transcript(&[
@@ -702,10 +708,7 @@ mod tests {
             ..Default::default()
         };
         let u = attribute(&t, &d, "s", &sentences);
-        let got: Vec<(&str, &str)> = u
-            .iter()
-            .map(|u| (u.speaker.as_str(), u.text.as_str()))
-            .collect();
+        let got = speakers_and_texts(&u);
         assert_eq!(
             got,
             [
@@ -723,10 +726,7 @@ mod tests {
         // Turns (the default): sentences and a 2 s pause bridged; the other
         // voice, or a pause over 3 s, ends one.
         let u = attribute(&t, &d, "s", &UtteranceConfig::default());
-        let got: Vec<(&str, &str)> = u
-            .iter()
-            .map(|u| (u.speaker.as_str(), u.text.as_str()))
-            .collect();
+        let got = speakers_and_texts(&u);
         assert_eq!(
             got,
             [
@@ -754,10 +754,7 @@ mod tests {
         ]);
         let d = dia(&[(0.0, 0.9, 0), (0.9, 3.35, 1), (3.35, 4.2, 0)], 2);
         let u = attribute(&t, &d, "s", &UtteranceConfig::default());
-        let got: Vec<(&str, &str)> = u
-            .iter()
-            .map(|u| (u.speaker.as_str(), u.text.as_str()))
-            .collect();
+        let got = speakers_and_texts(&u);
         assert_eq!(
             got,
             [
@@ -789,10 +786,7 @@ mod tests {
         ]);
         let d = dia(&[(7.5, 9.11, 0), (9.3, 12.0, 1)], 2);
         let u = attribute(&t, &d, "s", &UtteranceConfig::default());
-        let got: Vec<(&str, &str)> = u
-            .iter()
-            .map(|u| (u.speaker.as_str(), u.text.as_str()))
-            .collect();
+        let got = speakers_and_texts(&u);
         assert_eq!(got, [("S1", "enough?"), ("S2", "I try, so there.")]);
     }
 

@@ -281,7 +281,8 @@ impl<'s> Session<'s> {
             let sample = audio::decode(path, &AudioConfig::default())?;
             let mono = sample.mono();
             let regions = self.speech(&mono, path, &NullSink)?;
-            self.diarizer()?.embed_voice_speech(&sample, &regions)
+            self.diarizer()?
+                .embed_voice_speech(&sample, &mono, &regions)
         })?;
         Ok(Some(e.as_slice()))
     }
@@ -314,12 +315,12 @@ impl<'s> Session<'s> {
             "transcribe",
             transcriber.transcribe_speech(audio, &mono, &speech, sink),
         )?;
-        drop(mono);
         let diarizer = at("diarize", self.diarizer())?;
         let diarization = at(
             "diarize",
-            diarizer.diarize_speech(audio, Some(&speech), sink),
+            diarizer.diarize_speech(audio, &mono, Some(&speech), sink),
         )?;
+        drop(mono);
         let mut utterances = roles::attribute(
             &transcript,
             &diarization,

@@ -6,16 +6,16 @@ impl Diarizer {
     pub(super) fn by_channel(
         &self,
         audio: &Audio,
+        mono: &[f32],
         speech: Option<&[Region]>,
     ) -> Result<Diarization> {
         let duration_s = audio.duration_s();
-        let mono = audio.mono();
-        if is_silent(&mono) {
+        if is_silent(mono) {
             return Ok(empty("channels", duration_s));
         }
         let regions = match speech {
             Some(r) => r.to_vec(),
-            None => Vad::new(&self.vad_path, VadConfig::default())?.regions(&mono, |_| {})?,
+            None => Vad::new(&self.vad_path, VadConfig::default())?.regions(mono, |_| {})?,
         };
         // Loudest channel per 30 ms frame inside speech, smoothed by a majority
         // over ±150 ms so that a cough in the other microphone does not flip it.

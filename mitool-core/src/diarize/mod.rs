@@ -302,15 +302,16 @@ impl Diarizer {
 
     /// Who spoke when in `audio`. Silence gives an empty result.
     pub fn diarize(&self, audio: &Audio, sink: &dyn Sink) -> Result<Diarization> {
-        self.diarize_speech(audio, None, sink)
+        self.diarize_speech(audio, &audio.mono(), None, sink)
     }
 
-    /// As [`Diarizer::diarize`], with the speech regions of the mono mix
-    /// where the caller has them already (channel mode needs them; the
-    /// neural path finds speech with its own segmentation model).
+    /// As [`Diarizer::diarize`], with the mono mix of `audio` and, where the
+    /// caller has them already, its speech regions (channel mode needs them;
+    /// the neural path finds speech with its own segmentation model).
     pub fn diarize_speech(
         &self,
         audio: &Audio,
+        mono: &[f32],
         speech: Option<&[Region]>,
         sink: &dyn Sink,
     ) -> Result<Diarization> {
@@ -328,9 +329,9 @@ impl Diarizer {
             None => audio.channels.len() >= 2 && channels_look_like_speakers(&audio.channels),
         };
         let result = if channels {
-            self.by_channel(audio, speech)
+            self.by_channel(audio, mono, speech)
         } else {
-            self.neural(audio, sink)
+            self.neural(audio, mono, sink)
         };
         sink.end(&audio.path, Stage::Diarize);
         result
@@ -384,12 +385,16 @@ impl Diarizer {
     pub fn embed_voice(&self, audio: &Audio) -> Result<Vec<f32>> {
         let mono = audio.mono();
         let regions = Vad::new(&self.vad_path, VadConfig::default())?.regions(&mono, |_| {})?;
-        self.embed_voice_speech(audio, &regions)
+        self.embed_voice_speech(audio, &mono, &regions)
     }
 
-    /// As [`Diarizer::embed_voice`], with the speech regions of the sample's mono mix.
-    pub fn embed_voice_speech(&self, audio: &Audio, regions: &[Region]) -> Result<Vec<f32>> {
-        let mono = audio.mono();
+    /// As [`Diarizer::embed_voice`], with the sample's mono mix and its speech regions.
+    pub fn embed_voice_speech(
+        &self,
+        audio: &Audio,
+        mono: &[f32],
+        regions: &[Region],
+    ) -> Result<Vec<f32>> {
         let speech: Vec<f32> = regions
             .iter()
             .flat_map(|r| mono[r.start..r.end].iter().copied())
@@ -437,10 +442,9 @@ impl Diarizer {
             .collect())
     }
 
-    fn neural(&self, audio: &Audio, sink: &dyn Sink) -> Result<Diarization> {
-        let mono = audio.mono();
+    fn neural(&self, audio: &Audio, mono: &[f32], sink: &dyn Sink) -> Result<Diarization> {
         let duration_s = audio.duration_s();
-        if is_silent(&mono) {
+        if is_silent(mono) {
             return Ok(empty("neural", duration_s));
         }
         // Window starts on the frame grid, so every window's frames line up.
@@ -493,7 +497,7 @@ impl Diarizer {
                     .collect();
                 let active = frames.iter().filter(|f| f[k]).count();
                 if alone.len() >= min_alone {
-                    if let Some(e) = self.embed(&gather(&mono, starts[w], &alone))? {
+                    if let Some(e) = self.embed(&gather(mono, starts[w], &alone))? {
                         embeddings.push(e);
                         owners.push((w, k));
                         continue;
@@ -548,7 +552,7 @@ impl Diarizer {
         // their speech.
         for &(w, s) in &leftovers {
             let active: Vec<usize> = (0..FRAMES).filter(|&i| local[w][i][s]).collect();
-            local_emb[w][s] = self.embed(&gather(&mono, starts[w], &active))?;
+            local_emb[w][s] = self.embed(&gather(mono, starts[w], &active))?;
         }
         let mut assign: Vec<[Option<usize>; 3]> = vec![[None; 3]; local.len()];
         if embeddings[0].is_empty() {
@@ -611,7 +615,7 @@ impl Diarizer {
             }
         }
         if k >= 2 && self.config.refine_window_s > 0.0 {
-            self.refine(&mono, &mut active, &centroids, audio, sink)?;
+            self.refine(mono, &mut active, &centroids, audio, sink)?;
         }
         let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
         let mut turns = Vec::new();
