@@ -38,7 +38,7 @@ use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
 use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
 use crate::score::{self, ScoreConfig, SessionScores};
-use crate::session::{Session, SessionConfig, SessionResult, StageError, StageResult};
+use crate::session::{Known, Session, SessionConfig, SessionResult, StageError, StageResult};
 use crate::transcribe::TranscribeConfig;
 use crate::transcript::ModelInfo;
 use crate::transcripts::{self, RoleHints};
@@ -405,7 +405,8 @@ impl<'s> Pipeline<'s> {
                     }
                 })?;
                 sink.end(&job.path, Stage::Decode);
-                self.session.run_as(&job.session_id, &audio, sink)
+                self.session
+                    .run_as(&job.session_id, &audio, &Known::default(), sink)
             }
             InputKind::Transcript => {
                 let hints = RoleHints {
