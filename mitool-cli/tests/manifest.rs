@@ -180,3 +180,38 @@ fn a_bad_manifest_is_named_with_its_line_before_anything_runs() {
     let e = stderr(&r);
     assert!(e.contains("sessions.csv") && e.contains("v1.txt"), "{e}");
 }
+
+#[test]
+fn speakers_from_the_manifest_reach_diarization() {
+    // Two voices, told three: the clustering is held to the manifest's count.
+    let d = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo/good-mi.wav");
+    std::fs::copy(demo, d.path().join("good-mi.wav")).unwrap();
+    std::fs::write(d.path().join("m.csv"), "file,speakers\ngood-mi.wav,3\n").unwrap();
+    let r = mitool(
+        d.path(),
+        &[
+            "batch",
+            "--threads",
+            "2",
+            "--manifest",
+            "m.csv",
+            "--out",
+            "out",
+        ],
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+    let rttm = std::fs::read_to_string(d.path().join("out/good-mi/diarization.rttm")).unwrap();
+    let mut speakers: Vec<&str> = rttm
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .collect();
+    speakers.sort();
+    speakers.dedup();
+    assert_eq!(speakers.len(), 3, "{rttm}");
+    let json = std::fs::read_to_string(d.path().join("out/good-mi/session.json")).unwrap();
+    assert!(
+        json.contains(r#""speakers": 3"#),
+        "the session records what it ran with"
+    );
+}
