@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use mitool_core::batch::{self, Pipeline};
+use mitool_core::manifest;
 use mitool_core::models::Store;
 use mitool_core::outfile;
 use mitool_core::score::{Segment, SESSION_COLUMNS};
@@ -15,10 +16,23 @@ use crate::options::{self, SpeakerArgs, WhisperArgs};
 use crate::progress::Bars;
 
 #[derive(Args)]
+#[command(
+    after_help = "A sessions manifest (--manifest sessions.csv) lists the sessions instead of INPUTS: \
+a CSV whose first line names the columns. `file` (required): the recording or transcript, relative \
+to the manifest's folder. Optional, per session, over the flags: `speakers` (how many people, 1-20), \
+`practitioner` (speaker label or name, as --practitioner), `practitioner_voice` (as \
+--practitioner-voice). Every other column (practitioner_id, site, date…) is copied into \
+sessions.csv after its usual columns.\n\n  file,speakers,practitioner,practitioner_id,site\n  \
+visits/0412.m4a,2,,P07,North\n  notes/0415.txt,,Sam,P02,South"
+)]
 pub struct BatchArgs {
     /// Recordings and transcripts: files or folders (searched recursively).
-    #[arg(required = true)]
+    /// Not with --manifest, which lists the sessions itself.
     pub inputs: Vec<PathBuf>,
+    /// A sessions manifest (CSV): which files, and what is known about each
+    /// session; its other columns are copied into sessions.csv (see below).
+    #[arg(long, value_name = "FILE.csv")]
+    pub manifest: Option<PathBuf>,
     /// Output folder: one sub-folder per session, plus sessions.csv, failures.csv, index.html.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -47,8 +61,23 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 }
 
 pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode> {
-    let opts = options::resolve(&args.whisper, Some(&args.speakers), args.segment.as_ref())?;
-    let mut jobs = batch::plan(&args.inputs)?;
+    let mut opts = options::resolve(&args.whisper, Some(&args.speakers), args.segment.as_ref())?;
+    if args.manifest.is_some() {
+        opts.manifest = args.manifest.clone();
+    }
+    let mut jobs = match (&opts.manifest, args.inputs.is_empty()) {
+        (Some(m), true) => batch::plan_manifest(&manifest::read(m)?),
+        (Some(m), false) => bail!(
+            "both a manifest ({}) and files to process ({}) were given; the manifest lists the sessions: \
+             add the files to it, or leave out --manifest (and `manifest` in mitool.toml)",
+            m.display(),
+            args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        (None, false) => batch::plan(&args.inputs)?,
+        (None, true) => bail!(
+            "nothing to process: give recordings or transcripts (files or folders), or --manifest sessions.csv"
+        ),
+    };
     if let Some(s) = &args.shard {
         let (i, n) = parse_shard(s)?;
         jobs = batch::shard(jobs, i, n)?;

@@ -10,7 +10,7 @@ use mitool_core::audio::{self, AudioConfig};
 use mitool_core::eval;
 use mitool_core::models::Store;
 use mitool_core::outfile;
-use mitool_core::session::Session;
+use mitool_core::session::{Known, Session};
 
 use crate::options::{self, SpeakerArgs, WhisperArgs};
 use crate::progress;
@@ -62,7 +62,7 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
                     dia.to_rttm(&stem).as_bytes(),
                 );
             }
-            let heard = session.hear(&stem, &audio, &sink)?;
+            let heard = session.hear(&stem, &audio, &Known::default(), &sink)?;
             let doc = heard.document(&stem);
             let w = |ext: &str, text: String| {
                 outfile::write_atomic(&args.out.join(format!("{stem}.{ext}")), text.as_bytes())

@@ -10,6 +10,10 @@
 //! DIR/sessions.csv  failures.csv  index.html
 //! ```
 //!
+//! The sessions come from files and folders ([`plan`]) or from a trial's
+//! sessions manifest ([`plan_manifest`]), whose rows may say what is known
+//! about each session and carry columns of the trial's own into the outputs.
+//!
 //! Nothing is lost when a run is killed: every file is written to a temporary
 //! name and renamed; `session.json` is written last and marks the session
 //! done; it records a content hash of the input, the models and the options,
@@ -32,13 +36,14 @@ use sha2::{Digest, Sha256};
 use crate::audio::{self, AudioConfig};
 use crate::diarize::DiarizeConfig;
 use crate::error::{Error, Result};
+use crate::manifest::{Columns, Manifest};
 use crate::models::Store;
 use crate::outfile::{write_atomic, DirLock};
 use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
 use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
 use crate::score::{self, ScoreConfig, SessionScores};
-use crate::session::{Session, SessionConfig, SessionResult, StageError, StageResult};
+use crate::session::{Known, Session, SessionConfig, SessionResult, StageError, StageResult};
 use crate::transcribe::TranscribeConfig;
 use crate::transcript::ModelInfo;
 use crate::transcripts::{self, RoleHints};
@@ -46,6 +51,9 @@ use crate::utterance;
 
 /// Version of the outputs' layout; part of the content hash.
 const LAYOUT_VERSION: u32 = 1;
+
+/// The columns of `sessions.csv` after the scores; a manifest's own columns follow them.
+pub const TABLE_STATUS_COLUMNS: &[&str] = &["status", "needs_review"];
 
 /// What a session's input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +69,10 @@ pub struct Job {
     pub session_id: String,
     pub path: PathBuf,
     pub kind: InputKind,
+    /// What the manifest says about this session, over the batch's options.
+    pub known: Known,
+    /// The manifest's own columns for this session, carried into its outputs.
+    pub columns: Columns,
 }
 
 const TEXT_EXT: &[&str] = &["csv", "json", "vtt", "srt", "txt"];
@@ -124,7 +136,7 @@ pub fn plan(inputs: &[PathBuf]) -> Result<Vec<Job>> {
     }
     files.sort();
     files.dedup();
-    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut ids = UniqueIds::default();
     let mut jobs = Vec::new();
     for path in files {
         let name = path
@@ -143,17 +155,51 @@ pub fn plan(inputs: &[PathBuf]) -> Result<Vec<Job>> {
         else {
             continue;
         };
-        let base = readable_id(&path);
-        let n = used.entry(base.clone()).or_insert(0);
-        *n += 1;
-        let session_id = if *n == 1 { base } else { format!("{base}-{n}") };
         jobs.push(Job {
-            session_id,
+            session_id: ids.next(&path),
             path,
             kind,
+            known: Known::default(),
+            columns: Columns::default(),
         });
     }
     Ok(jobs)
+}
+
+/// The sessions a manifest lists, in its order, with ids made unique as
+/// [`plan`] makes them. A listed file that is missing or unreadable fails
+/// as its own session when it runs; the others go on.
+pub fn plan_manifest(manifest: &Manifest) -> Vec<Job> {
+    let mut ids = UniqueIds::default();
+    manifest
+        .rows
+        .iter()
+        .map(|row| Job {
+            session_id: ids.next(&row.file),
+            // Listed on purpose: whatever is not a transcript is tried as audio.
+            kind: kind_of(&row.file).unwrap_or(InputKind::Audio),
+            path: row.file.clone(),
+            known: row.known.clone(),
+            columns: row.columns.clone(),
+        })
+        .collect()
+}
+
+/// Session ids from file names: a name used twice gets `-2`, `-3`…
+#[derive(Default)]
+struct UniqueIds(HashMap<String, usize>);
+
+impl UniqueIds {
+    fn next(&mut self, path: &Path) -> String {
+        let base = readable_id(path);
+        let n = self.0.entry(base.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            base
+        } else {
+            format!("{base}-{n}")
+        }
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -206,6 +252,9 @@ pub struct BatchOptions {
     pub segment: score::Segment,
     /// What one coded utterance of a recording is: a turn (default) or a sentence.
     pub unit: Unit,
+    /// A sessions manifest (CSV) listing the sessions. It says which
+    /// sessions run, not how: no session's hash includes it.
+    pub manifest: Option<PathBuf>,
 }
 
 impl Default for BatchOptions {
@@ -221,6 +270,7 @@ impl Default for BatchOptions {
             practitioner_voice: None,
             segment: score::Segment::Whole,
             unit: Unit::Turn,
+            manifest: None,
         }
     }
 }
@@ -249,11 +299,31 @@ impl BatchOptions {
         self.session_config(1).validate()
     }
 
-    /// Options that change results (threads do not), for the content hash.
+    /// Options that change results (threads do not, nor which manifest
+    /// listed the session), for the content hash.
     fn fingerprint(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("options serialise");
-        v.as_object_mut().map(|o| o.remove("threads"));
+        if let Some(o) = v.as_object_mut() {
+            o.remove("threads");
+            o.remove("manifest");
+        }
         v
+    }
+
+    /// These options as one session runs under them: what is known about
+    /// it in place of the batch-wide values.
+    pub fn with_known(&self, known: &Known) -> Self {
+        let mut o = self.clone();
+        if known.speakers.is_some() {
+            o.speakers = known.speakers;
+        }
+        if known.practitioner.is_some() {
+            o.practitioner = known.practitioner.clone();
+        }
+        if known.practitioner_voice.is_some() {
+            o.practitioner_voice = known.practitioner_voice.clone();
+        }
+        o
     }
 
     /// The session settings these options give, with `threads` per session.
@@ -302,6 +372,9 @@ pub struct Failure {
     pub file: String,
     pub stage: String,
     pub error: String,
+    /// The manifest's own columns, so a failed session's row keeps them.
+    #[serde(default, skip_serializing_if = "Columns::is_empty")]
+    pub manifest: Columns,
 }
 
 /// Totals of a run.
@@ -340,7 +413,12 @@ impl<'s> Pipeline<'s> {
         ));
         h.update(crate::models::sha256_file(&job.path)?);
         h.update(serde_json::to_string(models).expect("serialise"));
-        h.update(self.options.fingerprint().to_string());
+        h.update(
+            self.options
+                .with_known(&job.known)
+                .fingerprint()
+                .to_string(),
+        );
         Ok(crate::models::hex(&h.finalize()))
     }
 
@@ -360,6 +438,7 @@ impl<'s> Pipeline<'s> {
                 file: job.path.display().to_string(),
                 stage: stage.to_string(),
                 error: e.to_string(),
+                manifest: job.columns.clone(),
             };
             let _ = write_atomic(
                 &dir.join("failure.json"),
@@ -381,7 +460,14 @@ impl<'s> Pipeline<'s> {
             Ok(h) => h,
             Err(e) => return fail("read", e),
         };
-        if let Some(rec) = completed(&dir, &hash, job.kind) {
+        if let Some(mut rec) = completed(&dir, &hash, job.kind) {
+            // A corrected site or date needs no new scores, only the record.
+            if rec.manifest != job.columns {
+                rec.manifest = job.columns.clone();
+                if let Err(e) = write_atomic(&dir.join("session.json"), rec.to_json().as_bytes()) {
+                    return fail("write", e);
+                }
+            }
             return Ok(Outcome::Skipped(Box::new(rec.scores)));
         }
         let _ = std::fs::remove_file(dir.join("failure.json"));
@@ -395,6 +481,19 @@ impl<'s> Pipeline<'s> {
 
     /// The session in memory.
     fn process(&self, job: &Job, sink: &dyn Sink) -> StageResult<SessionResult> {
+        // Found missing now, not after transcribing and diarizing.
+        if let Some(v) = &job.known.practitioner_voice {
+            if !v.is_file() {
+                return Err(StageError {
+                    stage: "roles",
+                    error: Error::io(
+                        v,
+                        "open the practitioner's voice sample",
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    ),
+                });
+            }
+        }
         match job.kind {
             InputKind::Audio => {
                 sink.begin(&job.path, Stage::Decode, 0);
@@ -405,11 +504,16 @@ impl<'s> Pipeline<'s> {
                     }
                 })?;
                 sink.end(&job.path, Stage::Decode);
-                self.session.run_as(&job.session_id, &audio, sink)
+                self.session
+                    .run_as(&job.session_id, &audio, &job.known, sink)
             }
             InputKind::Transcript => {
                 let hints = RoleHints {
-                    practitioner: self.options.practitioner.iter().cloned().collect(),
+                    practitioner: (job.known.practitioner.as_ref())
+                        .or(self.options.practitioner.as_ref())
+                        .into_iter()
+                        .cloned()
+                        .collect(),
                 };
                 // A file of several sessions is one job: it keeps its own ids, under this one.
                 let utts = transcripts::read(&job.path, &hints).map_err(|error| StageError {
@@ -453,9 +557,13 @@ impl<'s> Pipeline<'s> {
         let mut rec = SessionRecord::new(
             result.scores.clone(),
             result.models,
-            serde_json::json!({ "kind": job.kind, "options": self.options.fingerprint() }),
+            serde_json::json!({
+                "kind": job.kind,
+                "options": self.options.with_known(&job.known).fingerprint(),
+            }),
         );
         rec.content_hash = Some(hash.to_string());
+        rec.manifest = job.columns.clone();
         rec.needs_review = result.needs_review;
         let utts = &result.utterances;
         let csv = utterance::to_csv(utts).map_err(|error| StageError {
@@ -604,34 +712,59 @@ fn collect(dirs: &[PathBuf]) -> Result<Collected> {
 pub fn write_tables(out: &DirLock, dirs: &[PathBuf]) -> Result<Summary> {
     let out = out.dir();
     let (done, failed) = collect(dirs)?;
-    let rows: Vec<SessionScores> = done.values().map(|(_, r)| r.scores.clone()).collect();
-    let mut all = rows.clone();
-    let mut status: Vec<String> = vec!["ok".into(); rows.len()];
-    let mut review: Vec<String> = done
+    // One row per session: scores, status, needs_review, manifest columns.
+    let mut rows: Vec<(SessionScores, String, String, &Columns)> = done
         .values()
-        .map(|(_, r)| r.needs_review.join("; "))
+        .map(|(_, r)| {
+            let review = r.needs_review.join("; ");
+            (r.scores.clone(), "ok".to_string(), review, &r.manifest)
+        })
         .collect();
-    // Failed sessions get a row too, empty but for id, source and status.
+    // Failed sessions get a row too, empty but for id, source, status and the manifest's columns.
     for f in failed.values() {
         let mut s = score::score(&f.session_id, "", &[], "", &ScoreConfig::default())?;
         s.source = Path::new(&f.file)
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        all.push(s);
-        status.push(format!("failed: {}", f.stage));
-        review.push(String::new());
+        rows.push((
+            s,
+            format!("failed: {}", f.stage),
+            String::new(),
+            &f.manifest,
+        ));
     }
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.sort_by(|&a, &b| all[a].session_id.cmp(&all[b].session_id));
-    let sorted: Vec<SessionScores> = order.iter().map(|&i| all[i].clone()).collect();
-    let sorted_status: Vec<String> = order.iter().map(|&i| status[i].clone()).collect();
-    let sorted_review: Vec<String> = order.iter().map(|&i| review[i].clone()).collect();
+    rows.sort_by(|a, b| a.0.session_id.cmp(&b.0.session_id));
+    // Every manifest column once, in the order first met; folders from
+    // different manifests (merged) leave the cells they lack empty.
+    let mut names: Vec<&str> = Vec::new();
+    for (_, _, _, cols) in &rows {
+        for (n, _) in &cols.0 {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let mut extra: Vec<(&str, Vec<String>)> = vec![
+        (
+            TABLE_STATUS_COLUMNS[0],
+            rows.iter().map(|r| r.1.clone()).collect(),
+        ),
+        (
+            TABLE_STATUS_COLUMNS[1],
+            rows.iter().map(|r| r.2.clone()).collect(),
+        ),
+    ];
+    for n in names {
+        let cells = rows
+            .iter()
+            .map(|r| r.3.get(n).unwrap_or_default().to_string())
+            .collect();
+        extra.push((n, cells));
+    }
+    let sorted: Vec<SessionScores> = rows.iter().map(|r| r.0.clone()).collect();
     write_atomic(
         &out.join("sessions.csv"),
-        &score::session_table(
-            &sorted,
-            &[("status", sorted_status), ("needs_review", sorted_review)],
-        ),
+        &score::session_table(&sorted, &extra),
     )?;
 
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -698,6 +831,8 @@ mod tests {
                 session_id: format!("s{i:02}"),
                 path: PathBuf::from(format!("{i}.wav")),
                 kind: InputKind::Audio,
+                known: Known::default(),
+                columns: Columns::default(),
             })
             .collect();
         let mut all: Vec<String> = (1..=3)

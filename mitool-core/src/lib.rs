@@ -17,6 +17,7 @@
 //! | score | [`score`] | codes → MITI counts, summary scores, bands |
 //! | report | [`report`] | scores → HTML report, WebVTT, session JSON |
 //! | batch | [`batch`] | folders → per-session outputs and the study table |
+//! | | [`manifest`] | a trial's sessions list (CSV) → what is known per session, its own columns |
 //!
 //! Measuring against a person's reference (DER, coding agreement) is in
 //! [`eval`]. Transcripts without audio are read by [`transcripts`]; every output file
@@ -31,6 +32,7 @@ pub mod code;
 pub mod diarize;
 pub mod error;
 pub mod eval;
+pub mod manifest;
 pub mod miti;
 pub mod models;
 pub mod onnx;

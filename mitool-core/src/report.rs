@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::Columns;
 use crate::score::{self, Band, SessionScores, Thresholds};
 use crate::transcript::{vtt_escape, vtt_time, ModelInfo};
 use crate::utterance::{Miti, Role, Talk, Utterance};
@@ -32,6 +33,10 @@ pub struct SessionRecord {
     /// (e.g. who the practitioner is was not clear); empty when nothing stood out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs_review: Vec<String>,
+    /// The sessions manifest's own columns for this session (site, date…),
+    /// in its order; carried into sessions.csv.
+    #[serde(default, skip_serializing_if = "Columns::is_empty")]
+    pub manifest: Columns,
 }
 
 impl SessionRecord {
@@ -44,6 +49,7 @@ impl SessionRecord {
             options,
             content_hash: None,
             needs_review: Vec::new(),
+            manifest: Columns::default(),
         }
     }
 

@@ -18,8 +18,13 @@
 //! speech regions are computed once and handed to transcription and (in
 //! channel mode) diarization; the VAD's ONNX session is loaded once; a
 //! practitioner's enrolment sample is embedded once per `Session`.
+//!
+//! What a study knows about one recording (how many people were there, who
+//! the practitioner is) comes as [`Known`] with each run, over the
+//! configured defaults: the loaded models serve every session as they are.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use crate::audio::{self, Audio, AudioConfig};
@@ -71,6 +76,18 @@ impl SessionConfig {
         self.coder.threads = threads;
         self
     }
+}
+
+/// What the caller knows about one recording, over the [`SessionConfig`]
+/// (a trial's sessions manifest gives it per session); `None` keeps the config's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The number of people speaking (1-20).
+    pub speakers: Option<usize>,
+    /// The practitioner's speaker label ("S2").
+    pub practitioner: Option<String>,
+    /// A recording of the practitioner alone.
+    pub practitioner_voice: Option<PathBuf>,
 }
 
 /// A stage's failure: which stage (as `failures.csv` names it) and why.
@@ -167,7 +184,8 @@ pub struct Session<'s> {
     diarizer: Lazy<Diarizer>,
     coder: Lazy<Coder>,
     vad: Lazy<Mutex<Vad>>,
-    voice: Lazy<Vec<f32>>,
+    /// Enrolled voices by sample path: one practitioner usually has many sessions.
+    voices: Mutex<HashMap<PathBuf, Vec<f32>>>,
 }
 
 impl<'s> Session<'s> {
@@ -194,7 +212,7 @@ impl<'s> Session<'s> {
             diarizer: Default::default(),
             coder: Default::default(),
             vad: Default::default(),
-            voice: Default::default(),
+            voices: Default::default(),
         })
     }
 
@@ -272,19 +290,30 @@ impl<'s> Session<'s> {
         Ok(regions)
     }
 
-    /// The practitioner's enrolled voice, embedded once.
-    fn voice(&self) -> Result<Option<&[f32]>> {
-        let Some(path) = &self.config.roles.practitioner_voice else {
+    /// The practitioner's enrolled voice (this recording's sample, else the
+    /// configured one), embedded once per sample.
+    fn voice(&self, known: &Known) -> Result<Option<Vec<f32>>> {
+        let Some(path) = known.practitioner_voice.as_ref().or(self
+            .config
+            .roles
+            .practitioner_voice
+            .as_ref())
+        else {
             return Ok(None);
         };
-        let e = lazy(&self.voice, || {
-            let sample = audio::decode(path, &AudioConfig::default())?;
-            let mono = sample.mono();
-            let regions = self.speech(&mono, path, &NullSink)?;
-            self.diarizer()?
-                .embed_voice_speech(&sample, &mono, &regions)
-        })?;
-        Ok(Some(e.as_slice()))
+        // Held while embedding: sessions sharing a sample embed it once.
+        let mut voices = self.voices.lock().expect("voice cache poisoned");
+        if let Some(e) = voices.get(path) {
+            return Ok(Some(e.clone()));
+        }
+        let sample = audio::decode(path, &AudioConfig::default())?;
+        let mono = sample.mono();
+        let regions = self.speech(&mono, path, &NullSink)?;
+        let e = self
+            .diarizer()?
+            .embed_voice_speech(&sample, &mono, &regions)?;
+        voices.insert(path.clone(), e.clone());
+        Ok(Some(e))
     }
 
     /// Words with times.
@@ -306,8 +335,23 @@ impl<'s> Session<'s> {
 
     /// Transcript, speakers, utterances and roles of a recording: everything
     /// before coding. Roles use the caller's label or enrolled voice where
-    /// given, else what and how each speaker talks (the text role model).
-    pub fn hear(&self, session_id: &str, audio: &Audio, sink: &dyn Sink) -> StageResult<Heard> {
+    /// given (`known`, else the config), else what and how each speaker talks
+    /// (the text role model).
+    pub fn hear(
+        &self,
+        session_id: &str,
+        audio: &Audio,
+        known: &Known,
+        sink: &dyn Sink,
+    ) -> StageResult<Heard> {
+        if let Some(n) = known.speakers {
+            if !(1..=20).contains(&n) {
+                return Err(StageError {
+                    stage: "diarize",
+                    error: Error::Config(format!("speakers must be between 1 and 20, got {n}")),
+                });
+            }
+        }
         let mono = audio.mono();
         let speech = at("transcribe", self.speech(&mono, &audio.path, sink))?;
         let transcriber = at("transcribe", self.transcriber())?;
@@ -318,7 +362,7 @@ impl<'s> Session<'s> {
         let diarizer = at("diarize", self.diarizer())?;
         let diarization = at(
             "diarize",
-            diarizer.diarize_speech(audio, &mono, Some(&speech), sink),
+            diarizer.diarize_speech(audio, &mono, Some(&speech), known.speakers, sink),
         )?;
         drop(mono);
         let mut utterances = roles::attribute(
@@ -336,10 +380,14 @@ impl<'s> Session<'s> {
                 },
             });
         }
-        let voice = at("roles", self.voice())?;
+        let voice = at("roles", self.voice(known))?;
         let evidence = RoleEvidence {
-            practitioner: self.config.roles.practitioner.as_deref(),
-            voice,
+            practitioner: known.practitioner.as_deref().or(self
+                .config
+                .roles
+                .practitioner
+                .as_deref()),
+            voice: voice.as_deref(),
         };
         let roles = at(
             "roles",
@@ -359,17 +407,20 @@ impl<'s> Session<'s> {
 
     /// A recording, all the way to scores; the session id is the file name.
     pub fn run(&self, audio: &Audio, sink: &dyn Sink) -> StageResult<SessionResult> {
-        self.run_as(&crate::batch::readable_id(&audio.path), audio, sink)
+        let id = crate::batch::readable_id(&audio.path);
+        self.run_as(&id, audio, &Known::default(), sink)
     }
 
-    /// A recording, all the way to scores, under `session_id`.
+    /// A recording, all the way to scores, under `session_id`, with what
+    /// the caller knows about it.
     pub fn run_as(
         &self,
         session_id: &str,
         audio: &Audio,
+        known: &Known,
         sink: &dyn Sink,
     ) -> StageResult<SessionResult> {
-        let heard = self.hear(session_id, audio, sink)?;
+        let heard = self.hear(session_id, audio, known, sink)?;
         let models = at("models", self.models(true))?;
         let utterances = heard.utterances.clone();
         let mut result = self.score(session_id, &audio.path, utterances, models, sink)?;

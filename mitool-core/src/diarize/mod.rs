@@ -302,17 +302,20 @@ impl Diarizer {
 
     /// Who spoke when in `audio`. Silence gives an empty result.
     pub fn diarize(&self, audio: &Audio, sink: &dyn Sink) -> Result<Diarization> {
-        self.diarize_speech(audio, &audio.mono(), None, sink)
+        self.diarize_speech(audio, &audio.mono(), None, None, sink)
     }
 
     /// As [`Diarizer::diarize`], with the mono mix of `audio` and, where the
     /// caller has them already, its speech regions (channel mode needs them;
     /// the neural path finds speech with its own segmentation model).
+    /// `speakers`, where known for this recording, takes the place of the
+    /// configured count, so one loaded diarizer serves sessions of different sizes.
     pub fn diarize_speech(
         &self,
         audio: &Audio,
         mono: &[f32],
         speech: Option<&[Region]>,
+        speakers: Option<usize>,
         sink: &dyn Sink,
     ) -> Result<Diarization> {
         if audio.is_empty() {
@@ -331,7 +334,7 @@ impl Diarizer {
         let result = if channels {
             self.by_channel(audio, mono, speech)
         } else {
-            self.neural(audio, mono, sink)
+            self.neural(audio, mono, speakers.or(self.config.speakers), sink)
         };
         sink.end(&audio.path, Stage::Diarize);
         result
@@ -442,7 +445,13 @@ impl Diarizer {
             .collect())
     }
 
-    fn neural(&self, audio: &Audio, mono: &[f32], sink: &dyn Sink) -> Result<Diarization> {
+    fn neural(
+        &self,
+        audio: &Audio,
+        mono: &[f32],
+        speakers: Option<usize>,
+        sink: &dyn Sink,
+    ) -> Result<Diarization> {
         let duration_s = audio.duration_s();
         if is_silent(mono) {
             return Ok(empty("neural", duration_s));
@@ -528,7 +537,7 @@ impl Diarizer {
         } else {
             cluster(
                 &embeddings,
-                self.config.speakers,
+                speakers,
                 self.config.max_speakers,
                 self.config.merge_cosine,
             )
