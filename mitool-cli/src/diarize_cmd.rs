@@ -57,6 +57,10 @@ pub fn diarize_cmd(store: &Store, args: DiarizeArgs, quiet: bool) -> Result<Exit
             let audio = audio::decode(file, &AudioConfig::default())?;
             if args.rttm_only {
                 let dia = session.who_spoke_when(&audio, &sink)?;
+                if let Some(why) = &dia.count.review {
+                    sink.clear();
+                    eprintln!("mitool: {}: needs review: {why}", file.display());
+                }
                 return outfile::write_atomic(
                     &args.out.join(format!("{stem}.rttm")),
                     dia.to_rttm(&stem).as_bytes(),

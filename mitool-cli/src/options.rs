@@ -34,6 +34,9 @@ pub struct SpeakerArgs {
     /// The number of speakers, where known.
     #[arg(long)]
     pub speakers: Option<usize>,
+    /// The fewest speakers to look for (default 1).
+    #[arg(long)]
+    pub min_speakers: Option<usize>,
     /// The most speakers to look for (default 4).
     #[arg(long)]
     pub max_speakers: Option<usize>,
@@ -83,6 +86,9 @@ pub fn resolve(
     if let Some(s) = speakers {
         if s.speakers.is_some() {
             o.speakers = s.speakers;
+        }
+        if let Some(v) = s.min_speakers {
+            o.min_speakers = v;
         }
         if let Some(v) = s.max_speakers {
             o.max_speakers = v;

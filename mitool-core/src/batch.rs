@@ -244,6 +244,7 @@ pub struct BatchOptions {
     /// Threads in all (default: all cores).
     pub threads: usize,
     pub speakers: Option<usize>,
+    pub min_speakers: usize,
     pub max_speakers: usize,
     pub channels_are_speakers: Option<bool>,
     /// The practitioner's speaker label (audio: "S2") or name (transcripts).
@@ -264,6 +265,7 @@ impl Default for BatchOptions {
             language: "en".into(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             speakers: None,
+            min_speakers: 1,
             max_speakers: 4,
             channels_are_speakers: None,
             practitioner: None,
@@ -336,6 +338,7 @@ impl BatchOptions {
             },
             diarize: DiarizeConfig {
                 speakers: self.speakers,
+                min_speakers: self.min_speakers,
                 max_speakers: self.max_speakers,
                 channels_are_speakers: self.channels_are_speakers,
                 ..Default::default()

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diarize::{cosine, Diarization};
+use crate::diarize::{cosine, CountDecision, Diarization};
 use crate::error::{Error, Result};
 use crate::role_text;
 use crate::transcript::{ModelInfo, SourceInfo, Transcript, Word};
@@ -562,6 +562,9 @@ pub struct SessionUtterances {
     pub diarization_method: String,
     /// Speaker labels with seconds of speech.
     pub speakers: BTreeMap<String, f64>,
+    /// How the number of speakers was decided (with its confidence).
+    #[serde(default)]
+    pub speaker_count: CountDecision,
     pub overlap_s: f64,
     pub roles: RoleAssignment,
     pub utterances: Vec<Utterance>,
@@ -589,6 +592,7 @@ impl SessionUtterances {
                 .iter()
                 .map(|s| (s.label.clone(), (s.speech_s * 1000.0).round() / 1000.0))
                 .collect(),
+            speaker_count: diarization.count.clone(),
             overlap_s: diarization.overlap_s,
             roles,
             utterances,
@@ -680,6 +684,7 @@ mod tests {
             method: "neural".into(),
             overlap_s: 0.0,
             duration_s: 30.0,
+            count: Default::default(),
         }
     }
 

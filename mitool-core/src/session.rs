@@ -426,6 +426,9 @@ impl<'s> Session<'s> {
         let mut result = self.score(session_id, &audio.path, utterances, models, sink)?;
         result
             .needs_review
+            .extend(heard.diarization.count.review.clone());
+        result
+            .needs_review
             .extend(heard.roles.review(heard.diarization.speakers.len()));
         result.heard = Some(heard);
         Ok(result)

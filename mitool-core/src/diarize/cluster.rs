@@ -66,20 +66,65 @@ pub(super) fn nearest(centroids: &[Vec<f32>], e: &[f32]) -> Option<usize> {
         .max_by(|&a, &b| cosine(&centroids[a], e).total_cmp(&cosine(&centroids[b], e)))
 }
 
-/// Spectral clustering of L2-normalised embeddings; returns a label per
-/// embedding, labels 0..k. The embeddings are split in `max_k` groups
-/// (where the eigengap finds more than one voice) and the most alike groups
-/// merged: down to `speakers` where it is given, else while their
-/// centroids' cosine exceeds `merge_cosine`.
+/// What is known of the number of speakers before clustering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeakerCount {
+    /// Given by the user: the result has exactly this many (or fewer
+    /// embeddings).
+    pub exact: Option<usize>,
+    /// The fewest and most speakers an estimate may find.
+    pub min: usize,
+    pub max: usize,
+}
+
+/// The evidence behind an estimated count: how close the decisions came to
+/// the merge threshold. `score` = centroid cosine less the apart penalty
+/// (see [`cluster`]); above the threshold two groups are one voice.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CountEvidence {
+    /// The highest score of two voices kept apart.
+    pub closest_apart: Option<f32>,
+    /// The lowest score of two groups joined because they scored above
+    /// the threshold (not those joined to meet `max`).
+    pub loosest_joined: Option<f32>,
+}
+
+impl CountEvidence {
+    /// Distance of the nearest decision from `threshold`: small means
+    /// another threshold would have given another count.
+    pub fn margin(&self, threshold: f32) -> Option<f32> {
+        let apart = self.closest_apart.map(|s| threshold - s);
+        let joined = self.loosest_joined.map(|s| s - threshold);
+        match (apart, joined) {
+            (Some(a), Some(j)) => Some(a.min(j)),
+            (a, j) => a.or(j),
+        }
+    }
+}
+
+/// Voices from L2-normalised embeddings: a label per embedding (0..k) and
+/// the evidence for the count. `windows[i]` is the segmentation window
+/// embedding `i` came from; two embeddings of one window are local
+/// speakers the segmentation model told apart.
+///
+/// Spectral clustering splits the embeddings into `count.max` groups
+/// (fewer where there are too few embeddings), then the most alike groups
+/// are merged, most alike first: while their score exceeds
+/// `merge_cosine` (within `count.min..`), or down to `count.exact`. The
+/// score is the centroids' cosine less `apart_weight` times the share of
+/// windows in which the segmenter heard both groups as different people:
+/// two women of similar voice can have centroids as alike as one person's,
+/// but the segmenter hears the turn change between them.
 pub fn cluster(
     emb: &[Vec<f32>],
-    speakers: Option<usize>,
-    max_k: usize,
+    windows: &[usize],
+    count: SpeakerCount,
     merge_cosine: f32,
-) -> Vec<usize> {
+    apart_weight: f32,
+) -> (Vec<usize>, CountEvidence) {
     let n = emb.len();
     if n <= 1 {
-        return vec![0; n];
+        return (vec![0; n], CountEvidence::default());
     }
     if n > MAX_CLUSTERED {
         // The eigensolver is O(n³): cluster a regular subsample (every
@@ -87,23 +132,58 @@ pub fn cluster(
         // rest the nearest centroid. Long recordings stay tractable.
         let stride = n.div_ceil(MAX_CLUSTERED);
         let sample: Vec<Vec<f32>> = emb.iter().step_by(stride).cloned().collect();
-        let labels = cluster(&sample, speakers, max_k, merge_cosine);
-        let k = labels.iter().copied().max().map_or(1, |m| m + 1);
-        let mut centroids = vec![vec![0f32; emb[0].len()]; k];
-        for (e, &l) in sample.iter().zip(&labels) {
-            let mut e = e.clone();
-            normalise(&mut e);
-            for (c, x) in centroids[l].iter_mut().zip(&e) {
-                *c += x;
-            }
-        }
-        centroids.iter_mut().for_each(|c| normalise(c));
-        return emb
+        let sample_windows: Vec<usize> = windows.iter().step_by(stride).copied().collect();
+        let (labels, evidence) =
+            cluster(&sample, &sample_windows, count, merge_cosine, apart_weight);
+        let centroids = centroids(&sample, &labels);
+        let labels = emb
             .iter()
             .map(|e| nearest(&centroids, e).unwrap_or(0))
             .collect();
+        return (labels, evidence);
     }
-    let max_k = max_k.min(n).max(1);
+    let split = count.exact.unwrap_or(0).max(count.max).clamp(1, n);
+    let mut labels = if n < 6 {
+        // Too few points for a meaningful graph: start from singletons and
+        // let the merging below decide.
+        (0..n).collect()
+    } else {
+        spectral(emb, split)
+    };
+    let evidence = match count.exact {
+        Some(k) => {
+            merge(
+                emb,
+                windows,
+                &mut labels,
+                f32::NEG_INFINITY,
+                apart_weight,
+                k,
+                k,
+            );
+            CountEvidence::default()
+        }
+        None => merge(
+            emb,
+            windows,
+            &mut labels,
+            merge_cosine,
+            apart_weight,
+            count.min,
+            count.max,
+        ),
+    };
+    compact(&mut labels);
+    (labels, evidence)
+}
+
+/// Spectral clustering into `k` groups (k-means on the first `k`
+/// eigenvectors of the normalised Laplacian of a pruned cosine graph).
+fn spectral(emb: &[Vec<f32>], k: usize) -> Vec<usize> {
+    let n = emb.len();
+    if k <= 1 {
+        return vec![0; n];
+    }
     // Affinity: cosine, each row pruned to its nearest neighbours (so that
     // background similarity between voices does not connect everything),
     // then symmetrised.
@@ -142,55 +222,29 @@ pub fn cluster(
             l[i * n + j] = f64::from(u8::from(i == j)) - d[i] * s[i * n + j] * d[j];
         }
     }
-    let (vals, vecs) = sym_eigen(l, n);
-    let k = match speakers {
-        // A known count: split as finely as an unknown one, then merge the
-        // most alike groups down to it (k-means straight into k groups
-        // split ami-dev00 badly: 17.8% DER forced to 2 vs 6.8% found).
-        Some(k) => k.max(max_k).min(n),
-        None => {
-            let eigengap = (1..=max_k)
-                .max_by(|&a, &b| {
-                    let gap = |k: usize| vals.get(k).copied().unwrap_or(2.0) - vals[k - 1];
-                    gap(a).total_cmp(&gap(b)).then(b.cmp(&a))
-                })
-                .unwrap_or(1);
-            // More than one voice: split into as many groups as allowed and
-            // let the merge below join those of one voice. The eigengap
-            // alone misses a person who says little in a long session (a
-            // 7% speaker in 30 minutes went into the practitioner's cluster:
-            // its neighbours are mostly other voices'); one voice stays one.
-            if eigengap >= 2 {
-                max_k
-            } else {
-                1
-            }
+    let (_, vecs) = sym_eigen(l, n);
+    let mut rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..k).map(|c| vecs[i * n + c]).collect())
+        .collect();
+    for r in &mut rows {
+        let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            r.iter_mut().for_each(|x| *x /= norm);
         }
-    };
-    let mut labels = if speakers.is_none() && n < 6 {
-        // Too few points for a meaningful graph: start from singletons and
-        // let the merging below decide.
-        (0..n).collect()
-    } else if k <= 1 {
-        vec![0; n]
-    } else {
-        let mut rows: Vec<Vec<f64>> = (0..n)
-            .map(|i| (0..k).map(|c| vecs[i * n + c]).collect())
-            .collect();
-        for r in &mut rows {
-            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                r.iter_mut().for_each(|x| *x /= norm);
-            }
-        }
-        kmeans(&rows, k)
-    };
-    match speakers {
-        None => merge_similar(emb, &mut labels, merge_cosine, 1),
-        Some(k) => merge_similar(emb, &mut labels, f32::NEG_INFINITY, k),
     }
-    compact(&mut labels);
-    labels
+    kmeans(&rows, k)
+}
+
+/// Normalised mean embedding of each label 0..=max.
+pub(super) fn centroids(emb: &[Vec<f32>], labels: &[usize]) -> Vec<Vec<f32>> {
+    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let dim = emb.first().map_or(0, Vec::len);
+    let mut c = vec![vec![0f32; dim]; k];
+    for (e, &l) in emb.iter().zip(labels) {
+        c[l].iter_mut().zip(e).for_each(|(a, b)| *a += b);
+    }
+    c.iter_mut().for_each(|v| normalise(v));
+    c
 }
 
 /// Renumbers labels 0.. in order of first use.
@@ -208,16 +262,23 @@ fn compact(labels: &mut [usize]) {
     }
 }
 
-/// Merges, most similar first, clusters whose centroids' cosine exceeds
-/// `limit`, stopping at `fewest` clusters.
-fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32, fewest: usize) {
+/// Merges groups, the best-scoring pair first (see [`cluster`]): while
+/// there are more than `most`, and then while the best score exceeds
+/// `limit`, stopping at `fewest`. Returns the evidence of the decisions.
+fn merge(
+    emb: &[Vec<f32>],
+    windows: &[usize],
+    labels: &mut [usize],
+    limit: f32,
+    apart_weight: f32,
+    fewest: usize,
+    most: usize,
+) -> CountEvidence {
+    let mut evidence = CountEvidence::default();
     loop {
         let mut ids: Vec<usize> = labels.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        if ids.len() <= fewest.max(1) {
-            return;
-        }
         let cents: Vec<Vec<f32>> = ids
             .iter()
             .map(|&c| {
@@ -229,17 +290,42 @@ fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32, fewest: usi
                 m
             })
             .collect();
+        // The windows each group was heard in.
+        let heard: Vec<Vec<usize>> = ids
+            .iter()
+            .map(|&c| {
+                let mut w: Vec<usize> = windows
+                    .iter()
+                    .zip(labels.iter())
+                    .filter(|(_, &l)| l == c)
+                    .map(|(&w, _)| w)
+                    .collect();
+                w.sort_unstable();
+                w.dedup();
+                w
+            })
+            .collect();
         let mut best = (f32::MIN, 0, 0);
         for i in 0..ids.len() {
             for j in i + 1..ids.len() {
-                let c = cosine(&cents[i], &cents[j]);
-                if c > best.0 {
-                    best = (c, i, j);
+                let together = shared(&heard[i], &heard[j]) as f32
+                    / heard[i].len().min(heard[j].len()).max(1) as f32;
+                let score = cosine(&cents[i], &cents[j]) - apart_weight * together;
+                if score > best.0 {
+                    best = (score, i, j);
                 }
             }
         }
-        if best.0 <= limit {
-            return;
+        let forced = ids.len() > most.max(1);
+        if ids.len() <= fewest.max(1) || (!forced && best.0 <= limit) {
+            if ids.len() > 1 && limit.is_finite() {
+                evidence.closest_apart = Some(best.0);
+            }
+            return evidence;
+        }
+        if !forced && limit.is_finite() {
+            evidence.loosest_joined =
+                Some(evidence.loosest_joined.map_or(best.0, |s| s.min(best.0)));
         }
         let (keep, gone) = (ids[best.1], ids[best.2]);
         labels
@@ -247,6 +333,23 @@ fn merge_similar(emb: &[Vec<f32>], labels: &mut [usize], limit: f32, fewest: usi
             .filter(|l| **l == gone)
             .for_each(|l| *l = keep);
     }
+}
+
+/// Elements two sorted lists share.
+fn shared(a: &[usize], b: &[usize]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 /// Lloyd's k-means with farthest-point initialisation (deterministic).
@@ -418,6 +521,27 @@ mod tests {
         (emb, truth)
     }
 
+    /// Each embedding its own window: no evidence from the segmenter.
+    fn est(emb: &[Vec<f32>], max: usize, merge: f32) -> Vec<usize> {
+        let windows: Vec<usize> = (0..emb.len()).collect();
+        let count = SpeakerCount {
+            exact: None,
+            min: 1,
+            max,
+        };
+        cluster(emb, &windows, count, merge, 0.5).0
+    }
+
+    fn given(emb: &[Vec<f32>], k: usize) -> Vec<usize> {
+        let windows: Vec<usize> = (0..emb.len()).collect();
+        let count = SpeakerCount {
+            exact: Some(k),
+            min: 1,
+            max: 6,
+        };
+        cluster(emb, &windows, count, 0.55, 0.5).0
+    }
+
     fn same_partition(a: &[usize], b: &[usize]) -> bool {
         (0..a.len()).all(|i| (0..a.len()).all(|j| (a[i] == a[j]) == (b[i] == b[j])))
     }
@@ -430,7 +554,7 @@ mod tests {
             (&[12, 5, 9, 7][..], 3),
         ] {
             let (emb, truth) = synthetic(counts, seed);
-            let labels = cluster(&emb, None, 6, 0.55);
+            let labels = est(&emb, 6, 0.55);
             assert!(same_partition(&labels, &truth), "{counts:?}: {labels:?}");
         }
     }
@@ -442,7 +566,7 @@ mod tests {
         // alone put them with another voice.
         for seed in [21, 22, 23] {
             let (emb, truth) = synthetic(&[190, 140, 24], seed);
-            let labels = cluster(&emb, None, 4, 0.62);
+            let labels = est(&emb, 4, 0.62);
             assert!(same_partition(&labels, &truth), "seed {seed}");
         }
     }
@@ -451,18 +575,18 @@ mod tests {
     fn long_recordings_cluster_a_subsample_and_assign_the_rest() {
         // 1,200 windows (far past MAX_CLUSTERED) from three voices.
         let (emb, truth) = synthetic(&[500, 400, 300], 11);
-        let labels = cluster(&emb, None, 6, 0.55);
+        let labels = est(&emb, 6, 0.55);
         assert!(same_partition(&labels, &truth));
     }
 
     #[test]
     fn one_voice_stays_one_and_forced_counts_are_obeyed() {
         let (emb, _) = synthetic(&[25], 4);
-        assert!(cluster(&emb, None, 6, 0.55).iter().all(|&l| l == 0));
+        assert!(est(&emb, 6, 0.55).iter().all(|&l| l == 0));
         let (emb, truth) = synthetic(&[9, 9], 5);
-        let labels = cluster(&emb, Some(2), 6, 0.55);
+        let labels = given(&emb, 2);
         assert!(same_partition(&labels, &truth), "{labels:?}");
-        assert_eq!(cluster(&emb[..1], None, 4, 0.55), vec![0]);
-        assert!(cluster(&[], None, 4, 0.55).is_empty());
+        assert_eq!(est(&emb[..1], 4, 0.55), vec![0]);
+        assert!(est(&[], 4, 0.55).is_empty());
     }
 }

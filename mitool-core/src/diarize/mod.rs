@@ -3,19 +3,27 @@
 //! 1. Sliding 10 s windows go through pyannote segmentation-3.0, decoded
 //!    hard to at most 3 local speakers per window (2 at once).
 //! 2. Each local speaker with enough speech *alone* gets one CAM++ embedding.
-//! 3. The embeddings are clustered: spectral; where the eigengap sees more
-//!    than one voice, split into `max_speakers` groups, then groups whose
-//!    centroids are alike (cosine > `merge_cosine`) merged, so that a person
-//!    who says little is kept and one voice is not split in several.
+//! 3. The embeddings are clustered: spectral into `max_speakers` groups,
+//!    then the most alike groups merged while their centroids' cosine, less
+//!    a penalty where the segmenter heard both in one window as different
+//!    people, exceeds `merge_cosine`; so a person who says little is kept,
+//!    one voice is not split in several, and two similar voices that take
+//!    turns are not merged ([`cluster::cluster`]).
 //! 4. Every local speaker goes to its nearest cluster centroid (the
 //!    speakers of one window to different ones), and windows are stitched
 //!    back on a global frame grid: per frame, the number of speakers is the
 //!    rounded mean of the windows' local counts, and the most active
 //!    clusters fill it.
-//! 5. Refinement: 1.5 s windows every 0.5 s over the speech are embedded,
-//!    and frames where one person talks go to the voice those windows are
-//!    nearest to. This catches the segmenter following two similar voices
-//!    as one local speaker.
+//! 5. Refinement: 1.5 s windows every 0.5 s over the speech are embedded.
+//!    Where the count was estimated they check it first
+//!    ([`refine::recount`]): voices whose short windows sound alike are
+//!    merged, a voice whose short windows fall in two clearly different
+//!    groups is split (two similar voices the segmenter followed as one
+//!    local speaker: the 10 s embeddings blur them), a fragment never heard
+//!    alone is folded in. Then frames where one person talks go to the
+//!    voice those windows are nearest to.
+//! 6. The count's evidence (how near each decision came to its threshold)
+//!    is kept in [`CountDecision`]; a near call asks for review.
 //!
 //! Recordings with one microphone per person (each voice dominating its own
 //! channel) skip all that: the speaker is the loudest channel.
@@ -44,7 +52,7 @@ mod refine;
 
 pub use channels::channels_look_like_speakers;
 use cluster::{assign_distinct, normalise};
-pub use cluster::{cluster, cosine};
+pub use cluster::{cluster, cosine, CountEvidence, SpeakerCount};
 
 /// Samples per segmentation window (10 s).
 const CHUNK: usize = 160_000;
@@ -66,6 +74,8 @@ const MIN_EMBED_SAMPLES: usize = 720;
 pub struct DiarizeConfig {
     /// The number of speakers, where known: skips estimating it.
     pub speakers: Option<usize>,
+    /// The fewest speakers the estimate may find.
+    pub min_speakers: usize,
     /// The most speakers the estimate may find.
     pub max_speakers: usize,
     /// One channel per speaker: `Some(true)` forces it, `Some(false)` never,
@@ -75,8 +85,24 @@ pub struct DiarizeConfig {
     pub step_s: f32,
     /// A local speaker needs this much speech alone in a window to be embedded.
     pub min_embed_s: f32,
-    /// Clusters whose centroids are more similar than this (cosine) are one voice.
+    /// Clusters whose centroids are more similar than this (cosine, less
+    /// the apart penalty) are one voice.
     pub merge_cosine: f32,
+    /// Penalty on that cosine per share of windows in which the segmenter
+    /// heard the two clusters as different people.
+    pub apart_weight: f32,
+    /// An estimated count whose nearest decision was closer than this to
+    /// its threshold is flagged for review.
+    pub count_review_margin: f32,
+    /// Voices whose 1.5 s windows' centroids are more alike than this
+    /// (cosine) are one (the short-window check of the count).
+    pub short_merge_cosine: f32,
+    /// A voice whose 1.5 s windows fall in two groups less alike than this
+    /// (2-means centroids' cosine) is two.
+    pub short_split_cosine: f32,
+    /// A voice never heard alone in a 1.5 s window joins the voice it is
+    /// most like when their long-window centroids are more alike than this.
+    pub fold_cosine: f32,
     /// Length of the short windows that re-check who speaks where one
     /// person talks (see [`Diarizer::refine`]); 0 turns the check off.
     pub refine_window_s: f32,
@@ -97,6 +123,7 @@ impl Default for DiarizeConfig {
     fn default() -> Self {
         Self {
             speakers: None,
+            min_speakers: 1,
             max_speakers: 4,
             channels_are_speakers: None,
             step_s: 2.5,
@@ -104,6 +131,20 @@ impl Default for DiarizeConfig {
             // Centroids of one voice measured 0.70-0.97, of two voices
             // 0.22-0.55 (AMI, demo sessions, JFK).
             merge_cosine: 0.62,
+            // The segmenter's two local speakers of one window are two
+            // people; this keeps two alike voices that take turns apart.
+            apart_weight: 0.5,
+            // The short-window thresholds, set on the tune half of
+            // benches/diarize-dev (Kokoro conversations, 1.5 s windows):
+            // one voice's 2-means halves (each at least a fifth) were
+            // 0.74-0.95 alike, two voices followed as one 0.32-0.48
+            // (kokoro-69, ami-dev00); the short-window centroids of one
+            // voice the long windows had split were 0.89 alike, of two
+            // people at most 0.61.
+            count_review_margin: 0.05,
+            short_merge_cosine: 0.7,
+            short_split_cosine: 0.5,
+            fold_cosine: 0.55,
             // The usual speaker-embedding segment length; a 0.5 s hop covers
             // each frame three times. Measured on the AMI clips and demo
             // dialogues (models/diarize/MODEL_CARD.md): every setting of
@@ -136,6 +177,12 @@ impl DiarizeConfig {
                 return bad(format!("speakers must be between 1 and 20, got {n}"));
             }
         }
+        if !(1..=self.max_speakers).contains(&self.min_speakers) {
+            return bad(format!(
+                "min speakers must be between 1 and max speakers ({}), got {}",
+                self.max_speakers, self.min_speakers
+            ));
+        }
         if !(0.5..=10.0).contains(&self.step_s) {
             return bad(format!(
                 "diarization window step must be between 0.5 and 10 s, got {}",
@@ -147,6 +194,23 @@ impl DiarizeConfig {
                 "min_embed_s must be between 0.05 and 5 s, got {}",
                 self.min_embed_s
             ));
+        }
+        if !(0.0..=2.0).contains(&self.apart_weight)
+            || !(0.0..=1.0).contains(&self.count_review_margin)
+        {
+            return bad(format!(
+                "apart_weight must be between 0 and 2 and count_review_margin between 0 and 1, got {} and {}",
+                self.apart_weight, self.count_review_margin
+            ));
+        }
+        for (name, v) in [
+            ("short_merge_cosine", self.short_merge_cosine),
+            ("short_split_cosine", self.short_split_cosine),
+            ("fold_cosine", self.fold_cosine),
+        ] {
+            if !(-1.0..=1.0).contains(&v) {
+                return bad(format!("{name} must be between -1 and 1, got {v}"));
+            }
         }
         if !(-1.0..=1.0).contains(&self.merge_cosine) {
             return bad(format!(
@@ -218,6 +282,78 @@ pub struct Diarization {
     pub overlap_s: f64,
     /// Length of the recording in seconds.
     pub duration_s: f64,
+    /// How the number of speakers was decided.
+    #[serde(default)]
+    pub count: CountDecision,
+}
+
+impl CountDecision {
+    fn none() -> Self {
+        Self {
+            how: "none".into(),
+            ..Self::default()
+        }
+    }
+
+    fn new(config: &DiarizeConfig, speakers: Option<usize>, evidence: &CountEvidence) -> Self {
+        if speakers.is_some() {
+            return Self {
+                how: "given".into(),
+                ..Self::default()
+            };
+        }
+        Self::estimated(evidence.margin(config.merge_cosine), config)
+    }
+
+    /// The short windows' check replaces the long windows' evidence: the
+    /// count is now theirs.
+    fn merge_short(&mut self, ev: &refine::ShortEvidence, config: &DiarizeConfig) {
+        let margins = [
+            ev.loosest_merged.map(|c| c - config.short_merge_cosine),
+            ev.closest_apart.map(|c| config.short_merge_cosine - c),
+            ev.loosest_split.map(|c| config.short_split_cosine - c),
+            ev.tightest_whole.map(|c| c - config.short_split_cosine),
+        ];
+        let margin = margins.into_iter().flatten().reduce(f32::min);
+        if margin.is_some() {
+            *self = Self::estimated(margin, config);
+        }
+    }
+
+    fn estimated(margin: Option<f32>, config: &DiarizeConfig) -> Self {
+        let review = margin.filter(|&m| m < config.count_review_margin).map(|_| {
+            "the number of speakers is uncertain (two voices are nearly as alike as one); \
+                 check the speakers, or give --speakers"
+                .to_string()
+        });
+        Self {
+            how: "estimated".into(),
+            confidence: margin
+                .map(|m| (0.5 + m / (4.0 * config.count_review_margin.max(1e-3))).clamp(0.0, 1.0)),
+            margin,
+            review,
+        }
+    }
+}
+
+/// How the number of speakers was decided, so a reader can judge it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountDecision {
+    /// "given" (the user's number), "estimated", "channels" or "none" (no
+    /// speech, or too little to tell voices apart).
+    pub how: String,
+    /// For an estimate: 0.5 where the nearest decision sat on the merge
+    /// threshold, 1.0 at a margin of twice the review margin or more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// For an estimate: how far the nearest decision was from the
+    /// threshold (the score of the closest voices kept apart, or of the
+    /// least alike groups joined; see [`cluster::cluster`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f32>,
+    /// Set where the count may be wrong: a person should check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 impl Diarization {
@@ -532,24 +668,32 @@ impl Diarizer {
         }
 
         // 3. Cluster.
-        let labels = if embeddings[0].is_empty() {
-            vec![0; owners.len()]
+        let windows: Vec<usize> = owners.iter().map(|&(w, _)| w).collect();
+        let (labels, decision) = if embeddings[0].is_empty() {
+            (vec![0; owners.len()], CountDecision::none())
         } else {
-            cluster(
+            let (labels, evidence) = cluster(
                 &embeddings,
-                speakers,
-                self.config.max_speakers,
+                &windows,
+                SpeakerCount {
+                    exact: speakers,
+                    min: self.config.min_speakers,
+                    max: self.config.max_speakers,
+                },
                 self.config.merge_cosine,
+                self.config.apart_weight,
+            );
+            (
+                labels,
+                CountDecision::new(&self.config, speakers, &evidence),
             )
         };
         let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-        let mut centroids = vec![vec![0f32; embeddings[0].len()]; k];
-        for (e, &l) in embeddings.iter().zip(&labels) {
-            for (c, x) in centroids[l].iter_mut().zip(e) {
-                *c += x;
-            }
-        }
-        centroids.iter_mut().for_each(|c| normalise(c));
+        let centroids = if embeddings[0].is_empty() {
+            vec![Vec::new(); k]
+        } else {
+            cluster::centroids(&embeddings, &labels)
+        };
         // Every local speaker goes to its nearest voice, the speakers of one
         // window to different voices where there are enough (two people
         // the segmenter told apart are not one person).
@@ -623,8 +767,18 @@ impl Diarizer {
                 active[c][g] = true;
             }
         }
-        if k >= 2 && self.config.refine_window_s > 0.0 {
-            self.refine(mono, &mut active, &centroids, audio, sink)?;
+        let mut centroids = centroids;
+        let mut decision = decision;
+        let recount = decision.how == "estimated" && self.config.max_speakers >= 2;
+        if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
+            self.refine(
+                mono,
+                &mut active,
+                &mut centroids,
+                &mut decision,
+                audio,
+                sink,
+            )?;
         }
         let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
         let mut turns = Vec::new();
@@ -637,7 +791,9 @@ impl Diarizer {
                 });
             }
         }
-        Ok(finish(turns, centroids, "neural", duration_s, &self.config))
+        let mut d = finish(turns, centroids, "neural", duration_s, &self.config);
+        d.count = decision;
+        Ok(d)
     }
 }
 
@@ -652,6 +808,7 @@ fn empty(method: &str, duration_s: f64) -> Diarization {
         method: method.into(),
         overlap_s: 0.0,
         duration_s,
+        count: CountDecision::none(),
     }
 }
 
@@ -746,6 +903,10 @@ fn finish(
         method: method.into(),
         overlap_s,
         duration_s,
+        count: CountDecision {
+            how: method.into(),
+            ..CountDecision::default()
+        },
     }
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Table of run.sh's results: per file and pooled per group (stdlib only)."""
+import json
+import os
+import sys
+
+out, label = sys.argv[1], sys.argv[2]
+groups = ["dev-tune", "dev-held", "spoken", "real"]
+print(f"# Diarization development run: {label}\n")
+print("| group | file | DER | speakers found/true | count review |")
+print("|---|---|---|---|---|")
+pooled = []
+for g in groups:
+    p = os.path.join(out, g + ".der.json")
+    if not os.path.exists(p):
+        continue
+    d = json.load(open(p))
+    log_path = os.path.join(out, g + ".log")
+    log = open(log_path).read() if os.path.exists(log_path) else ""
+    err = ref = right = n = flagged = wrong_unflagged = 0
+    for f in d["files"]:
+        # `diarize --rttm-only` names a file whose count needs review on stderr.
+        review = "yes" if f"/{f['file']}.wav: needs review" in log else ""
+        ok = f["hypothesis_speakers"] == f["reference_speakers"]
+        right += ok
+        n += 1
+        flagged += bool(review)
+        wrong_unflagged += (not ok) and not review
+        e = f["missed_s"] + f["false_alarm_s"] + f["confusion_s"]
+        err += e
+        ref += f["reference_speech_s"]
+        print(f"| {g} | {f['file']} | {100 * f['der']:.1f}% | {f['hypothesis_speakers']}/{f['reference_speakers']} | {review} |")
+    pooled.append((g, n, 100 * err / max(ref, 1e-9), right, flagged, wrong_unflagged))
+print("\n| group | clips | pooled DER | count right | count flagged | count wrong, not flagged |")
+print("|---|---|---|---|---|---|")
+for g, n, der, right, flagged, wu in pooled:
+    print(f"| {g} | {n} | {der:.1f}% | {right}/{n} | {flagged} | {wu} |")
