@@ -5,8 +5,10 @@
 # each (`mitool der`, ±0.25 s collar, overlap scored) and the time ratio.
 #
 # Usage: benches/peers/diarize.sh [WAV...]
-#   default: ../shared/audio/ami-*.wav (where present) and fixtures/demo/*.wav;
-#   each WAV needs its reference RTTM beside it (<stem>.rttm).
+#   default: every clip with a reference: ../shared/audio/ami-*.wav (where present),
+#   fixtures/demo/*.wav, and where made, benches/diarize-dev/.cache/audio/*.wav (both halves)
+#   and the validity harness's Kokoro sessions (benches/validity/.cache/audio/kokoro-*.wav);
+#   each WAV needs its reference RTTM beside it (<stem>.rttm). Pooled DER is printed for all.
 # The peer's venv (senko and torch, several GB) goes to benches/peers/.venv,
 # or to $PEER_VENV; it is made on the first run with pip.
 set -euo pipefail
@@ -22,7 +24,8 @@ fi
 
 FILES=("$@")
 if [ ${#FILES[@]} -eq 0 ]; then
-  for f in ../shared/audio/ami-sample.wav ../shared/audio/ami-dev00.wav fixtures/demo/*.wav; do
+  for f in ../shared/audio/ami-*.wav fixtures/demo/*.wav benches/diarize-dev/.cache/audio/*.wav \
+           benches/validity/.cache/audio/kokoro-*.wav; do
     [ -f "$f" ] && FILES+=("$f")
   done
 fi
