@@ -28,7 +28,7 @@ fi
 # ---- 2. build
 say "building mitool (release; the first build compiles whisper.cpp and takes a few minutes)"
 cargo build --release --quiet -p mitool-cli
-bin="$root/target/release/mitool"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/mitool"
 
 # ---- 3. models
 wheels="$root/models/cache/wheels"
