@@ -15,24 +15,9 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [[ ! -x .venv/bin/python ]]; then
-  python3 -m venv .venv
-fi
-# install only when the pinned set is not already satisfied
-if ! .venv/bin/python - <<'PY' 2>/dev/null
-import sys
-from importlib.metadata import version
-for line in open("requirements.txt"):
-    line = line.strip()
-    if not line or line.startswith("#"):
-        continue
-    name, want = line.split("==")
-    if version(name) != want:
-        sys.exit(1)
-PY
-then
-  .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
-fi
+# shellcheck source=../venv.sh
+source ../venv.sh
+pinned_venv requirements.txt
 export PYTHONHASHSEED=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p work
 START=$(date +%s)
