@@ -279,17 +279,8 @@ fn merge(
         let mut ids: Vec<usize> = labels.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let cents: Vec<Vec<f32>> = ids
-            .iter()
-            .map(|&c| {
-                let mut m = vec![0f32; emb[0].len()];
-                for (e, _) in emb.iter().zip(labels.iter()).filter(|(_, &l)| l == c) {
-                    m.iter_mut().zip(e).for_each(|(a, b)| *a += b);
-                }
-                normalise(&mut m);
-                m
-            })
-            .collect();
+        let all = centroids(emb, labels);
+        let cents: Vec<&Vec<f32>> = ids.iter().map(|&c| &all[c]).collect();
         // The windows each group was heard in.
         let heard: Vec<Vec<usize>> = ids
             .iter()
@@ -310,7 +301,7 @@ fn merge(
             for j in i + 1..ids.len() {
                 let together = shared(&heard[i], &heard[j]) as f32
                     / heard[i].len().min(heard[j].len()).max(1) as f32;
-                let score = cosine(&cents[i], &cents[j]) - apart_weight * together;
+                let score = cosine(cents[i], cents[j]) - apart_weight * together;
                 if score > best.0 {
                     best = (score, i, j);
                 }

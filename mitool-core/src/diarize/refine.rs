@@ -69,14 +69,8 @@ impl Diarizer {
         // short windows), else as the long ones do.
         let owners = owners(active, &shorts);
         for (c, centroid) in centroids.iter_mut().enumerate() {
-            let own: Vec<&[f32]> = shorts
-                .iter()
-                .zip(&owners)
-                .filter(|(_, o)| **o == Some(c))
-                .map(|(s, _)| s.emb.as_slice())
-                .collect();
-            if !own.is_empty() {
-                *centroid = mean(&own);
+            if let Some(m) = short_centroid(&owned(&shorts, &owners, c)) {
+                *centroid = m;
             }
         }
         let k = active.len();
@@ -117,6 +111,22 @@ fn owners(active: &[Vec<bool>], shorts: &[Short]) -> Vec<Option<usize>> {
             (*n * 5 >= s.frames.len() * 4 && *n > 0).then_some(c)
         })
         .collect()
+}
+
+/// The short windows voice `c` owns (see [`owners`]).
+fn owned<'a>(shorts: &'a [Short], owners: &[Option<usize>], c: usize) -> Vec<&'a Short> {
+    shorts
+        .iter()
+        .zip(owners)
+        .filter(|(_, o)| **o == Some(c))
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// Normalised mean embedding of short windows; `None` for none.
+fn short_centroid(windows: &[&Short]) -> Option<Vec<f32>> {
+    let embs: Vec<&[f32]> = windows.iter().map(|s| s.emb.as_slice()).collect();
+    (!embs.is_empty()).then(|| mean(&embs))
 }
 
 /// Normalised mean of embeddings.
@@ -233,15 +243,7 @@ pub(super) fn recount(
     loop {
         let owners = owners(active, shorts);
         let cents: Vec<Option<Vec<f32>>> = (0..active.len())
-            .map(|c| {
-                let own: Vec<&[f32]> = shorts
-                    .iter()
-                    .zip(&owners)
-                    .filter(|(_, o)| **o == Some(c))
-                    .map(|(s, _)| s.emb.as_slice())
-                    .collect();
-                (!own.is_empty()).then(|| mean(&own))
-            })
+            .map(|c| short_centroid(&owned(shorts, &owners, c)))
             .collect();
         let mut best: Option<(f32, usize, usize)> = None;
         for i in 0..cents.len() {
@@ -273,12 +275,7 @@ pub(super) fn recount(
         if active.len() + splits.len() >= cfg.max_speakers {
             break;
         }
-        let mine: Vec<&Short> = shorts
-            .iter()
-            .zip(&owners)
-            .filter(|(_, o)| **o == Some(c))
-            .map(|(s, _)| s)
-            .collect();
+        let mine = owned(shorts, &owners, c);
         if mine.len() < 2 * MIN_SPLIT_WINDOWS {
             continue;
         }
