@@ -669,7 +669,7 @@ impl Diarizer {
 
         // 3. Cluster.
         let windows: Vec<usize> = owners.iter().map(|&(w, _)| w).collect();
-        let (labels, decision) = if embeddings[0].is_empty() {
+        let (labels, mut decision) = if embeddings[0].is_empty() {
             (vec![0; owners.len()], CountDecision::none())
         } else {
             let (labels, evidence) = cluster(
@@ -689,7 +689,7 @@ impl Diarizer {
             )
         };
         let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-        let centroids = if embeddings[0].is_empty() {
+        let mut centroids = if embeddings[0].is_empty() {
             vec![Vec::new(); k]
         } else {
             cluster::centroids(&embeddings, &labels)
@@ -767,8 +767,6 @@ impl Diarizer {
                 active[c][g] = true;
             }
         }
-        let mut centroids = centroids;
-        let mut decision = decision;
         let recount = decision.how == "estimated" && self.config.max_speakers >= 2;
         if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
             self.refine(
