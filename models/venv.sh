@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 # Sourced by the model recipes (models/*/train.sh) from their own folder:
-# `pinned_venv REQUIREMENTS` makes ./.venv and installs the pinned set into
-# it, only when what is installed differs from REQUIREMENTS (name==version lines).
+# `pinned_venv REQUIREMENTS [DIR]` makes DIR (default ./.venv) and installs the
+# pinned set into it, only when what is installed differs from REQUIREMENTS
+# (name==version lines).
 pinned_venv() {
-  local req=$1
-  if [[ ! -x .venv/bin/python ]]; then
-    python3 -m venv .venv
+  local req=$1 dir=${2:-.venv}
+  if [[ ! -x $dir/bin/python ]]; then
+    python3 -m venv "$dir"
   fi
-  if ! .venv/bin/python - "$req" <<'PY' 2>/dev/null
+  if ! "$dir/bin/python" - "$req" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 for line in open(sys.argv[1]):
@@ -19,6 +20,6 @@ for line in open(sys.argv[1]):
         sys.exit(1)
 PY
   then
-    .venv/bin/pip install --disable-pip-version-check -q -r "$req"
+    "$dir/bin/pip" install --disable-pip-version-check -q -r "$req"
   fi
 }

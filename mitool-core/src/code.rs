@@ -23,7 +23,7 @@ use crate::models::Store;
 use crate::progress::{Sink, Stage};
 use crate::transcript::ModelInfo;
 use crate::utterance::{
-    Codes, InputType, Main, QuestionType, ReflectionType, Role, Talk, Utterance,
+    Codes, EventProbs, InputType, Main, QuestionType, ReflectionType, Role, Talk, Utterance,
 };
 
 /// Options for [`Coder`].
@@ -73,6 +73,37 @@ struct Labels {
     outputs: std::collections::BTreeMap<String, Head>,
 }
 
+/// Platt scaling of one event: p = sigmoid(a · logit(x) + b).
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Platt {
+    a: f32,
+    b: f32,
+}
+
+impl Platt {
+    fn apply(self, x: f32) -> f32 {
+        let x = x.clamp(1e-6, 1.0 - 1e-6);
+        let z = self.a * (x / (1.0 - x)).ln() + self.b;
+        // Four decimals, as the coded CSV keeps them: a re-score reads back
+        // exactly the probabilities the codes were decided from.
+        ((1.0 / (1.0 + (-z).exp())) * 1e4).round() / 1e4
+    }
+}
+
+/// `calibration.json` (written by `models/coder/calibrate.py`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Calibration {
+    events: CalibratedEvents,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct CalibratedEvents {
+    question: Platt,
+    reflection: Platt,
+    open: Platt,
+    complex: Platt,
+}
+
 /// Fewest context tokens kept when an utterance is long (the recipe's rule).
 const MIN_CONTEXT_TOKENS: usize = 16;
 const CLS: i64 = 101;
@@ -109,6 +140,7 @@ pub struct Coder {
     sessions: Vec<Mutex<Session>>,
     tokenizer: Tokenizer,
     labels: Labels,
+    calibration: Calibration,
     info: ModelInfo,
 }
 
@@ -132,7 +164,8 @@ impl Coder {
         )
     }
 
-    /// Loads a coder from explicit files.
+    /// Loads a coder from explicit files; `calibration.json` is read from
+    /// beside `labels`.
     pub fn from_files(
         model: &Path,
         tokenizer: &Path,
@@ -149,6 +182,15 @@ impl Coder {
             serde_json::from_str(&text).map_err(|e| bad(labels, e.to_string()))?;
         let tokenizer_v =
             Tokenizer::from_file(tokenizer).map_err(|e| bad(tokenizer, e.to_string()))?;
+        let cal_path = labels.with_file_name("calibration.json");
+        let cal_text = std::fs::read_to_string(&cal_path).map_err(|e| {
+            bad(
+                &cal_path,
+                format!("{e}; it comes with the coder (refit: models/coder/calibrate.sh)"),
+            )
+        })?;
+        let calibration: Calibration =
+            serde_json::from_str(&cal_text).map_err(|e| bad(&cal_path, e.to_string()))?;
         let sessions = (0..config.threads)
             .map(|_| crate::onnx::session(model, 1).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
@@ -156,6 +198,7 @@ impl Coder {
             sessions,
             tokenizer: tokenizer_v,
             labels: labels_v,
+            calibration,
             info,
         })
     }
@@ -345,7 +388,7 @@ impl Coder {
         let probs = self.probabilities(utts, path, sink)?;
         for (u, p) in utts.iter_mut().zip(probs) {
             u.codes = match p {
-                Some(p) => decide(u.role, &p, &self.labels),
+                Some(p) => decide(u.role, &p, &self.labels, &self.calibration),
                 None => Codes::default(),
             };
         }
@@ -361,11 +404,13 @@ fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// Turns probabilities into labels: the main behaviour from its head, the
-/// subtype from the fine head restricted to that behaviour, secondary
-/// behaviours from the flags (> 0.5). Confidence = P(main) · P(subtype | main)
-/// for practitioners, P(talk type) for clients.
-fn decide(role: Role, p: &Probabilities, labels: &Labels) -> Codes {
+/// Turns probabilities into labels: the main behaviour from its head;
+/// question and reflection present, open and complex where their calibrated
+/// probabilities ([`EventProbs`]) are over 0.5; the input subtype from the
+/// fine head restricted to input; a secondary input from its flag (> 0.5).
+/// Confidence = P(main) · P(subtype | main) for practitioners, P(talk type)
+/// for clients.
+fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> Codes {
     let name = |head: &str, i: usize| -> &str {
         labels
             .outputs
@@ -383,77 +428,121 @@ fn decide(role: Role, p: &Probabilities, labels: &Labels) -> Codes {
             }
         }
         Role::Practitioner => {
-            let k = argmax(&p.therapist_main);
+            let events = calibrated(p, labels, cal);
+            // The most likely main behaviour the calibrated events allow: the
+            // codes must say what the probabilities say at 0.5, or a re-score
+            // would take them for a person's correction.
+            let allowed = |i: usize| match name("therapist_main", i) {
+                "question" => events.question > 0.5,
+                "reflection" => events.reflection > 0.5,
+                _ => true,
+            };
+            let k = (0..p.therapist_main.len())
+                .filter(|&i| allowed(i))
+                .max_by(|&a, &b| p.therapist_main[a].total_cmp(&p.therapist_main[b]))
+                .unwrap_or(0);
             let main: Option<Main> = name("therapist_main", k).parse().ok();
-            let fine_prob = |label: &str| {
-                labels
-                    .outputs
-                    .get("therapist_fine")
-                    .and_then(|h| h.labels.iter().position(|l| l == label))
-                    .map_or(0.0, |i| p.therapist_fine[i])
-            };
-            // The best subtype among those of `prefix`, with its conditional probability.
-            let pick = |options: &[&str]| -> (usize, f32) {
-                let probs: Vec<f32> = options.iter().map(|o| fine_prob(o)).collect();
-                let total: f32 = probs.iter().sum::<f32>().max(1e-9);
-                let best = argmax(&probs);
-                (best, probs[best] / total)
-            };
             let mut c = Codes {
                 main,
+                question_exists: Some(events.question > 0.5),
+                reflection_exists: Some(events.reflection > 0.5),
+                input_exists: Some(main == Some(Main::Input) || p.exists.get(2) > Some(&0.5)),
+                events: Some(events),
                 ..Default::default()
             };
+            // P(the subtype shown | main), for the confidence.
+            let sure = |p: f32, yes: bool| if yes { p } else { 1.0 - p };
             let mut conditional = 1.0;
-            let flag = |i: usize| p.exists.get(i).map(|&x| x > 0.5);
-            c.question_exists = flag(0);
-            c.reflection_exists = flag(1);
-            c.input_exists = flag(2);
-            let q = ["question_open", "question_closed"];
-            let r = ["reflection_simple", "reflection_complex"];
-            let t = [
-                "input_information",
-                "input_advice",
-                "input_negotiation",
-                "input_options",
-            ];
-            match main {
-                Some(Main::Question) => c.question_exists = Some(true),
-                Some(Main::Reflection) => c.reflection_exists = Some(true),
-                Some(Main::Input) => c.input_exists = Some(true),
-                _ => {}
-            }
-            // Subtypes for the main behaviour and for any flagged secondary one.
             if c.question_exists == Some(true) {
-                let (b, pr) = pick(&q);
-                c.question = Some([QuestionType::Open, QuestionType::Closed][b]);
+                let open = events.open > 0.5;
+                c.question = Some(if open {
+                    QuestionType::Open
+                } else {
+                    QuestionType::Closed
+                });
                 if main == Some(Main::Question) {
-                    conditional = pr;
+                    conditional = sure(events.open, open);
                 }
             }
             if c.reflection_exists == Some(true) {
-                let (b, pr) = pick(&r);
-                c.reflection = Some([ReflectionType::Simple, ReflectionType::Complex][b]);
+                let complex = events.complex > 0.5;
+                c.reflection = Some(if complex {
+                    ReflectionType::Complex
+                } else {
+                    ReflectionType::Simple
+                });
                 if main == Some(Main::Reflection) {
-                    conditional = pr;
+                    conditional = sure(events.complex, complex);
                 }
             }
             if c.input_exists == Some(true) {
-                let (b, pr) = pick(&t);
+                let t = [
+                    "input_information",
+                    "input_advice",
+                    "input_negotiation",
+                    "input_options",
+                ];
+                let probs: Vec<f32> = t.iter().map(|o| fine(p, labels, o)).collect();
+                let best = argmax(&probs);
                 c.input = Some(
                     [
                         InputType::Information,
                         InputType::Advice,
                         InputType::Negotiation,
                         InputType::Options,
-                    ][b],
+                    ][best],
                 );
                 if main == Some(Main::Input) {
-                    conditional = pr;
+                    conditional = probs[best] / probs.iter().sum::<f32>().max(1e-9);
                 }
             }
             c.confidence = Some(p.therapist_main[k] * conditional);
             c
         }
+    }
+}
+
+/// The fine head's probability of `label`.
+fn fine(p: &Probabilities, labels: &Labels, label: &str) -> f32 {
+    labels
+        .outputs
+        .get("therapist_fine")
+        .and_then(|h| h.labels.iter().position(|l| l == label))
+        .and_then(|i| p.therapist_fine.get(i))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// The calibrated MITI event probabilities of a practitioner utterance
+/// (the inputs as `models/coder/calibrate.py` fitted them).
+fn calibrated(p: &Probabilities, labels: &Labels, cal: &Calibration) -> EventProbs {
+    let at = |head: &str, v: &[f32], label: &str| {
+        labels
+            .outputs
+            .get(head)
+            .and_then(|h| h.labels.iter().position(|l| l == label))
+            .and_then(|i| v.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let share = |x: &str, y: &str| {
+        let (x, y) = (fine(p, labels, x), fine(p, labels, y));
+        x / (x + y).max(1e-9)
+    };
+    let e = &cal.events;
+    EventProbs {
+        question: e.question.apply(
+            at("therapist_main", &p.therapist_main, "question")
+                .max(at("exists", &p.exists, "question_exists")),
+        ),
+        open: e.open.apply(share("question_open", "question_closed")),
+        reflection: e.reflection.apply(
+            at("therapist_main", &p.therapist_main, "reflection")
+                .max(at("exists", &p.exists, "reflection_exists")),
+        ),
+        complex: e
+            .complex
+            .apply(share("reflection_complex", "reflection_simple")),
     }
 }
 

@@ -128,6 +128,15 @@ fn band_text(b: Option<Band>) -> &'static str {
     }
 }
 
+/// An expected count: whole numbers as such, else one decimal.
+fn expected(x: f64) -> String {
+    if (x - x.round()).abs() < 0.05 {
+        format!("{}", x.round() as i64)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 /// A score for people: "—" when empty, a percentage or two decimals.
 pub(crate) fn fmt_opt(v: Option<f64>, pct: bool) -> String {
     match v {
@@ -309,17 +318,17 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
 <tr><td>Cultivating change talk <span class="est">(estimated)</span></td><td>{}</td><td>Softening sustain talk <span class="est">(estimated)</span></td><td>{}</td></tr>
 <tr><td>Partnership <span class="est">(estimated)</span></td><td>{}</td><td>Empathy <span class="est">(estimated)</span></td><td>{}</td></tr>
 </table>
-<p class="note">Global ratings are <b>estimated</b> from the coded behaviours (method in the mitool documentation), not rated by a person. Codes come from an automatic coder; Affirm, Seek, Emphasize and Confront come from phrase detectors and are the least reliable. Check the review list below.</p></section>
+<p class="note">Global ratings are <b>estimated</b> from the coded behaviours (method in the mitool documentation), not rated by a person. Codes come from an automatic coder; question and reflection counts add up the coder's calibrated probabilities volley by volley, so an utterance it is unsure of counts in part (a code corrected by hand counts fully). Affirm, Seek, Emphasize and Confront come from phrase detectors and are the least reliable. Check the review list below.</p></section>
 "#,
-        s.questions,
-        s.open_questions,
-        s.closed_questions,
+        expected(s.questions),
+        expected(s.open_questions),
+        expected(s.closed_questions),
         s.mi_adherent,
         s.affirm,
         s.seek_collaboration,
         s.emphasize_autonomy,
-        s.simple_reflections,
-        s.complex_reflections,
+        expected(s.simple_reflections),
+        expected(s.complex_reflections),
         s.mi_non_adherent,
         s.persuade,
         s.confront,

@@ -196,11 +196,11 @@ pub struct SessionScores {
     pub practitioner_talk_share: Option<f64>,
     pub practitioner_utterances: u32,
     pub client_utterances: u32,
-    pub questions: u32,
-    pub open_questions: u32,
-    pub closed_questions: u32,
-    pub simple_reflections: u32,
-    pub complex_reflections: u32,
+    pub questions: f64,
+    pub open_questions: f64,
+    pub closed_questions: f64,
+    pub simple_reflections: f64,
+    pub complex_reflections: f64,
     pub giving_information: u32,
     pub persuade: u32,
     pub persuade_with_permission: u32,
@@ -285,6 +285,14 @@ impl SessionScores {
     /// The values in [`SESSION_COLUMNS`] order, as the CSV writes them.
     pub fn row(&self) -> Vec<String> {
         let n = |x: u32| x.to_string();
+        // Expected counts: whole numbers as such (human codes), else two decimals.
+        let e = |x: f64| {
+            if (x - x.round()).abs() < 5e-5 {
+                format!("{}", x.round() as i64)
+            } else {
+                format!("{x:.2}")
+            }
+        };
         vec![
             self.session_id.clone(),
             self.source.clone(),
@@ -293,11 +301,11 @@ impl SessionScores {
             f(self.practitioner_talk_share),
             n(self.practitioner_utterances),
             n(self.client_utterances),
-            n(self.questions),
-            n(self.open_questions),
-            n(self.closed_questions),
-            n(self.simple_reflections),
-            n(self.complex_reflections),
+            e(self.questions),
+            e(self.open_questions),
+            e(self.closed_questions),
+            e(self.simple_reflections),
+            e(self.complex_reflections),
             n(self.giving_information),
             n(self.persuade),
             n(self.persuade_with_permission),
@@ -351,6 +359,11 @@ fn ratio(num: u32, den: u32) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
+/// A ratio of expected counts; empty when the denominator is (almost) none.
+fn fratio(num: f64, den: f64) -> Option<f64> {
+    (den > 1e-9).then(|| num / den)
+}
+
 /// Chooses the utterances inside the configured segment.
 pub fn select_segment<'a>(
     utts: &'a [Utterance],
@@ -393,11 +406,11 @@ pub struct Counts {
     pub practitioner_utterances: u32,
     pub client_utterances: u32,
     pub volleys: u32,
-    pub questions: u32,
-    pub open_questions: u32,
-    pub closed_questions: u32,
-    pub simple_reflections: u32,
-    pub complex_reflections: u32,
+    pub questions: f64,
+    pub open_questions: f64,
+    pub closed_questions: f64,
+    pub simple_reflections: f64,
+    pub complex_reflections: f64,
     pub giving_information: u32,
     pub persuade: u32,
     pub persuade_with_permission: u32,
@@ -411,10 +424,73 @@ pub struct Counts {
     /// Practitioner volleys right after client sustain talk.
     pub volleys_after_sustain: u32,
     /// Of those, volleys with a reflection.
-    pub reflected_sustain: u32,
+    pub reflected_sustain: f64,
+}
+
+/// The chance of each MITI event in one practitioner utterance: the coder's
+/// calibrated probability where its code still says the same at 0.5, else
+/// the code itself (0 or 1): human codes, a person's correction, or a
+/// reflection a directive rule removed. Open or closed is always the code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Chances {
+    question: f64,
+    /// Open (1) or closed (0) given a question; `None` where a coded
+    /// question has no subtype.
+    open: Option<f64>,
+    reflection: f64,
+    /// P(complex | reflection).
+    complex: f64,
+}
+
+impl Chances {
+    fn of(u: &Utterance) -> Chances {
+        let codes = u.codes.miti.clone().unwrap_or_default();
+        let has_q = codes.contains(&Miti::Question);
+        let has_cr = codes.contains(&Miti::ComplexReflection);
+        let has_r = has_cr || codes.contains(&Miti::SimpleReflection);
+        let coded_open = u.codes.question.map(|t| t == QuestionType::Open);
+        let hard = |b: bool| if b { 1.0 } else { 0.0 };
+        // The probability where the code agrees with it at 0.5.
+        let agree = |p: f32, code: bool| {
+            let p = p as f64;
+            if (p > 0.5) == code {
+                p
+            } else {
+                hard(code)
+            }
+        };
+        match u.codes.events {
+            Some(e) => Chances {
+                question: agree(e.question, has_q),
+                // Open or not as coded: whole questions gave the closer %OQ
+                // (the card's comparison), so only the question itself is in part.
+                open: Some(hard(coded_open.filter(|_| has_q).unwrap_or(e.open > 0.5))),
+                reflection: agree(e.reflection, has_r),
+                complex: if has_r {
+                    agree(e.complex, has_cr)
+                } else {
+                    e.complex as f64
+                },
+            },
+            None => Chances {
+                question: hard(has_q),
+                open: coded_open.filter(|_| has_q).map(hard),
+                reflection: hard(has_r),
+                complex: hard(has_cr),
+            },
+        }
+    }
 }
 
 /// Counts behaviours; utterances must carry MITI codes (see [`crate::miti::fill`]).
+///
+/// Questions and reflections are expected counts: per volley, the chance
+/// that it has a question (a reflection, ...) from each utterance's
+/// [`Chances`], so a session's count is the sum over its volleys. With human
+/// codes every chance is 0 or 1 and these are the plain MITI counts; with the
+/// coder's, borderline utterances count in part rather than as all or nothing
+/// (arg-max labels under-counted reflections in good sessions; session error
+/// per method in `models/coder/MODEL_CARD.md`).
 pub fn count(utts: &[Utterance]) -> Counts {
     let mut c = Counts::default();
     let mut i = 0;
@@ -442,32 +518,28 @@ pub fn count(utts: &[Utterance]) -> Counts {
         c.volleys += 1;
         c.practitioner_utterances += volley.len() as u32;
         let codes_of = |u: &Utterance| u.codes.miti.clone().unwrap_or_default();
-        let has = |m: Miti| volley.iter().any(|u| codes_of(u).contains(&m));
-        if has(Miti::Question) {
-            c.questions += 1;
-            let subtypes: Vec<QuestionType> = volley
-                .iter()
-                .filter(|u| codes_of(u).contains(&Miti::Question))
-                .filter_map(|u| u.codes.question)
-                .collect();
-            if subtypes.contains(&QuestionType::Open) {
-                c.open_questions += 1;
-            } else if subtypes.contains(&QuestionType::Closed) {
-                c.closed_questions += 1;
+        // P(no such event in the volley), each utterance independent.
+        let (mut no_q, mut no_open, mut no_known_q, mut no_r, mut no_cr) = (1.0, 1.0, 1.0, 1.0, 1.0);
+        for u in volley {
+            let e = Chances::of(u);
+            no_q *= 1.0 - e.question;
+            if let Some(open) = e.open {
+                no_open *= 1.0 - e.question * open;
+                no_known_q *= 1.0 - e.question;
             }
+            no_r *= 1.0 - e.reflection;
+            no_cr *= 1.0 - e.reflection * e.complex;
         }
-        let reflected = if has(Miti::ComplexReflection) {
-            c.complex_reflections += 1;
-            true
-        } else if has(Miti::SimpleReflection) {
-            c.simple_reflections += 1;
-            true
-        } else {
-            false
-        };
+        c.questions += 1.0 - no_q;
+        c.open_questions += 1.0 - no_open;
+        // A question, none open, at least one of known subtype.
+        c.closed_questions += no_open - no_known_q;
+        c.complex_reflections += 1.0 - no_cr;
+        c.simple_reflections += no_cr - no_r;
+        let reflected = 1.0 - no_r;
         if last_client_talk == Some(Talk::Sustain) {
             c.volleys_after_sustain += 1;
-            c.reflected_sustain += reflected as u32;
+            c.reflected_sustain += reflected;
         }
         for u in volley {
             for m in codes_of(u) {
@@ -514,13 +586,13 @@ pub fn estimate_globals(c: &Counts) -> Option<(f64, f64, f64, f64)> {
     }
     let v = c.volleys as f64;
     let cap = |x: f64| x.clamp(0.0, 1.0);
-    let r = cap((c.simple_reflections + c.complex_reflections) as f64 / v / 0.5);
-    let cr = cap(c.complex_reflections as f64 / v / 0.25);
-    let oq = cap(c.open_questions as f64 / v / 0.3);
+    let r = cap((c.simple_reflections + c.complex_reflections) / v / 0.5);
+    let cr = cap(c.complex_reflections / v / 0.25);
+    let oq = cap(c.open_questions / v / 0.3);
     let adh = cap((c.affirm + c.seek + c.emphasize) as f64 / v / 0.1);
     let non = cap((c.persuade + c.confront) as f64 / v / 0.2);
     let ct = ratio(c.change, c.change + c.sustain).unwrap_or(0.5);
-    let sr = ratio(c.reflected_sustain, c.volleys_after_sustain).unwrap_or(r);
+    let sr = fratio(c.reflected_sustain, c.volleys_after_sustain as f64).unwrap_or(r);
     let scale = |x: f64| 1.0 + 4.0 * cap(x);
     Some((
         scale(0.35 * r + 0.25 * oq + 0.25 * ct + 0.15 * cr),
@@ -578,9 +650,9 @@ pub fn score(
     };
 
     let reflections = c.simple_reflections + c.complex_reflections;
-    let r_to_q = ratio(reflections, c.questions);
-    let pct_cr = ratio(c.complex_reflections, reflections);
-    let pct_oq = ratio(c.open_questions, c.open_questions + c.closed_questions);
+    let r_to_q = fratio(reflections, c.questions);
+    let pct_cr = fratio(c.complex_reflections, reflections);
+    let pct_oq = fratio(c.open_questions, c.open_questions + c.closed_questions);
     let globals = estimate_globals(&c);
     let relational = globals.map(|g| (g.2 + g.3) / 2.0);
     let technical = globals.map(|g| (g.0 + g.1) / 2.0);
@@ -680,13 +752,13 @@ mod tests {
         let c = count(&s);
         assert_eq!(c.volleys, 2);
         assert_eq!(c.practitioner_utterances, 5);
-        assert_eq!(c.questions, 2);
-        assert_eq!((c.open_questions, c.closed_questions), (1, 1));
-        assert_eq!((c.simple_reflections, c.complex_reflections), (0, 1));
+        assert_eq!(c.questions, 2.0);
+        assert_eq!((c.open_questions, c.closed_questions), (1.0, 1.0));
+        assert_eq!((c.simple_reflections, c.complex_reflections), (0.0, 1.0));
         assert_eq!(c.giving_information, 2);
         assert_eq!(c.persuade, 1);
         assert_eq!((c.change, c.sustain), (1, 1));
-        assert_eq!((c.volleys_after_sustain, c.reflected_sustain), (1, 0));
+        assert_eq!((c.volleys_after_sustain, c.reflected_sustain), (1, 0.0));
 
         let sc = score("s", "t", &s, "human", &ScoreConfig::default()).unwrap();
         assert_eq!(sc.r_to_q, Some(0.5));
@@ -697,6 +769,60 @@ mod tests {
         assert_eq!(sc.r_to_q_band, Some(Band::BelowFair));
         assert_eq!(sc.pct_complex_reflections_band, Some(Band::Good));
         assert_eq!(sc.pct_open_questions_band, Some(Band::Fair));
+    }
+
+    fn coded(miti: &[Miti], q: Option<QuestionType>, events: [f32; 4]) -> Utterance {
+        let mut x = u(P, miti, None, q);
+        x.codes.confidence = Some(0.5);
+        x.codes.events = Some(crate::utterance::EventProbs {
+            question: events[0],
+            open: events[1],
+            reflection: events[2],
+            complex: events[3],
+        });
+        x
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn the_coders_probabilities_count_in_part() {
+        // Volley 1: a likely open question that may also reflect (0.3, complex 0.6).
+        // Volley 2: two utterances, each perhaps a simple reflection (0.4).
+        let s = vec![
+            coded(&[Question], Some(QuestionType::Open), [0.8, 0.9, 0.3, 0.6]),
+            u(C, &[], Some(Talk::Neutral), None),
+            coded(&[], None, [0.1, 0.2, 0.4, 0.2]),
+            coded(&[], None, [0.1, 0.2, 0.4, 0.2]),
+        ];
+        let c = count(&s);
+        assert!(close(c.questions, 0.8 + (1.0 - 0.9 * 0.9)), "{c:?}");
+        // Open or closed is the code (volley 1 open), or the probability at 0.5 (volley 2 closed).
+        assert!(close(c.open_questions, 0.8), "{c:?}");
+        assert!(close(c.closed_questions, 0.19), "{c:?}");
+        let cr = 0.3 * 0.6 + (1.0 - (1.0 - 0.4 * 0.2) * (1.0 - 0.4 * 0.2));
+        let r = 0.3 + (1.0 - 0.6 * 0.6);
+        assert!(close(c.complex_reflections, cr), "{c:?}");
+        assert!(close(c.simple_reflections, r - cr), "{c:?}");
+        let sc = score("s", "t", &s, "m", &ScoreConfig::default()).unwrap();
+        assert!(close(sc.r_to_q.unwrap(), r / c.questions));
+    }
+
+    #[test]
+    fn a_corrected_code_counts_whole() {
+        // The coder said "no reflection" (0.2) and "simple" (complex 0.3); a
+        // person coded CR: it counts as one complex reflection. The question
+        // the person removed (0.7) counts as none.
+        let s = vec![coded(&[ComplexReflection], None, [0.7, 0.9, 0.2, 0.3])];
+        let c = count(&s);
+        assert_eq!((c.complex_reflections, c.simple_reflections), (1.0, 0.0));
+        assert_eq!(c.questions, 0.0);
+        // Human codes (no probabilities) are the plain MITI counts.
+        let mut h = s.clone();
+        h[0].codes.events = None;
+        assert_eq!(count(&h).complex_reflections, 1.0);
     }
 
     #[test]

@@ -136,7 +136,34 @@ pub struct Codes {
     pub miti: Option<Vec<Miti>>,
     /// The coder's confidence in [0, 1]; `None` for human codes.
     pub confidence: Option<f32>,
+    /// The coder's calibrated probabilities of the MITI events (practitioner
+    /// utterances only); session counts sum them (see [`crate::score::count`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventProbs>,
 }
+
+/// Calibrated probabilities of one practitioner utterance's MITI events
+/// (`models/coder/calibration.json`). Its codes say the same at 0.5: a code
+/// that disagrees was corrected by a person, and the code then counts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EventProbs {
+    /// P(a question in it).
+    pub question: f32,
+    /// P(open | a question).
+    pub open: f32,
+    /// P(a reflection in it).
+    pub reflection: f32,
+    /// P(complex | a reflection).
+    pub complex: f32,
+}
+
+/// The coded CSV's probability columns, in [`EventProbs`] field order.
+pub const EVENT_COLUMNS: &[&str] = &[
+    "p_question",
+    "p_open_question",
+    "p_reflection",
+    "p_complex_reflection",
+];
 
 /// One utterance of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +199,10 @@ pub const CODE_COLUMNS: &[&str] = &[
     "client_talk_type",
     "miti_codes",
     "confidence",
+    "p_question",
+    "p_open_question",
+    "p_reflection",
+    "p_complex_reflection",
 ];
 
 /// Columns mitool reads itself (all others are passed through).
@@ -316,6 +347,7 @@ pub fn read_csv_from(path: &Path, input: impl std::io::Read) -> Result<Vec<Utter
                         .map_err(|_| bad(line, format!("confidence '{v}' is not a number")))?,
                 ),
             },
+            events: read_events(&g).map_err(|e| bad(line, e))?,
         };
         let extra = headers
             .iter()
@@ -346,6 +378,28 @@ pub fn read_csv_from(path: &Path, input: impl std::io::Read) -> Result<Vec<Utter
         return Err(bad(2, "the file has a header but no utterances".into()));
     }
     Ok(out)
+}
+
+/// The probability columns, when all four are there and filled in.
+fn read_events<'a>(
+    g: &impl Fn(&str) -> Option<&'a str>,
+) -> std::result::Result<Option<EventProbs>, String> {
+    let mut p = [0f32; 4];
+    for (slot, name) in p.iter_mut().zip(EVENT_COLUMNS) {
+        let Some(v) = g(name).map(str::trim).filter(|v| !na(v)) else {
+            return Ok(None);
+        };
+        *slot = match v.parse::<f32>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => x,
+            _ => return Err(format!("{name} '{v}' is not a probability between 0 and 1")),
+        };
+    }
+    Ok(Some(EventProbs {
+        question: p[0],
+        open: p[1],
+        reflection: p[2],
+        complex: p[3],
+    }))
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -452,6 +506,16 @@ pub fn to_csv(utts: &[Utterance]) -> Result<Vec<u8>> {
                 .unwrap_or_default(),
             c.confidence.map_or_else(String::new, |x| format!("{x:.3}")),
         ];
+        let e = c.events;
+        for x in [
+            e.map(|e| e.question),
+            e.map(|e| e.open),
+            e.map(|e| e.reflection),
+            e.map(|e| e.complex),
+        ] {
+            // Four decimals: what a re-score reads back must decide as the coder did.
+            row.push(x.map_or_else(String::new, |x| format!("{x:.4}")));
+        }
         row.extend(
             extras
                 .iter()

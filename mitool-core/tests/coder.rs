@@ -198,6 +198,44 @@ fn coding_a_session_gives_valid_deterministic_labels() {
     );
 }
 
+/// The coded CSV keeps the calibrated probabilities with the codes they
+/// decided: re-scoring it (as a trainer does after checking codes) gives the
+/// scores of the session as coded.
+#[test]
+fn a_coded_csv_rescores_to_the_same_scores() {
+    let texts = [
+        ("therapist", "What brings you here today?"),
+        ("client", "My doctor said I should cut down on drinking."),
+        ("therapist", "You're worried about your health."),
+        ("therapist", "And you'd like things to change, is that right?"),
+        ("client", "I don't really think I have a problem though."),
+        ("therapist", "You need to stop drinking now."),
+        ("client", "Maybe. It's hard with my friends."),
+        ("therapist", "So it's your friends that make it hard, not the wanting."),
+    ];
+    let mut utts: Vec<Utterance> = texts.iter().map(|(r, t)| utt(r, t)).collect();
+    coder()
+        .code_session(&mut utts, std::path::Path::new("s"), &NullSink)
+        .unwrap();
+    for u in utts.iter().filter(|u| u.role == Role::Practitioner) {
+        let e = u.codes.events.expect("practitioner utterances carry probabilities");
+        assert_eq!(u.codes.question_exists, Some(e.question > 0.5), "{u:?}");
+        assert_eq!(u.codes.reflection_exists, Some(e.reflection > 0.5), "{u:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coded.csv");
+    std::fs::write(&path, mitool_core::utterance::to_csv(&utts).unwrap()).unwrap();
+    let back = mitool_core::utterance::read_csv(&path).unwrap();
+    let cfg = mitool_core::score::ScoreConfig::default();
+    let a = mitool_core::score::score("s", "x", &utts, "m", &cfg).unwrap();
+    let b = mitool_core::score::score("s", "x", &back, "m", &cfg).unwrap();
+    assert_eq!(a, b);
+    assert!(
+        a.questions.fract() != 0.0 || a.simple_reflections.fract() != 0.0,
+        "the coder's counts are expected counts: {a:?}"
+    );
+}
+
 #[test]
 fn an_utterance_is_coded_the_same_whatever_else_is_coded_with_it() {
     // The int8 model scales activations per tensor: batched with others,

@@ -33,11 +33,11 @@ fn dev_transcripts_reproduce_hand_checked_counts() {
         let got = [
             s.practitioner_utterances,
             s.client_utterances,
-            s.questions,
-            s.open_questions,
-            s.closed_questions,
-            s.simple_reflections,
-            s.complex_reflections,
+            s.questions as u32, // human codes: whole counts
+            s.open_questions as u32, // human codes: whole counts
+            s.closed_questions as u32, // human codes: whole counts
+            s.simple_reflections as u32, // human codes: whole counts
+            s.complex_reflections as u32, // human codes: whole counts
             s.giving_information,
             s.change_talk,
             s.sustain_talk,

@@ -24,6 +24,8 @@ START=$(date +%s)
 .venv/bin/python train.py "${DATA_ARGS[@]}" "${TRAIN_ARGS[@]}" 2>&1 | tee work/train_stdout.log
 .venv/bin/python export_eval.py "${DATA_ARGS[@]}" 2>&1 | tee work/export_stdout.log
 .venv/bin/python miti_eval.py "${DATA_ARGS[@]}" > work/miti_stdout.log
+# A new model needs its own calibration (calibration.json; see calibrate.py).
+.venv/bin/python calibrate.py "${DATA_ARGS[@]}" | tee work/calibrate_stdout.log
 END=$(date +%s)
 .venv/bin/python write_card.py --train-sh-seconds $((END - START))
 echo "train.sh finished in $((END - START)) s"

@@ -1,0 +1,137 @@
+"""Calibrate the shipped coder's MITI event probabilities (Platt scaling) on the dev split.
+
+Usage: python calibrate.py [--data-dir DIR] [--half all|tune|held] [--out FILE]
+
+Why: session summaries (R:Q, %CR, %OQ) from arg-max labels are biased: many 40%-confident
+reflections are counted as none and 60%-confident ones as whole reflections. mitool sums
+calibrated probabilities per volley instead (mitool-core/src/score.rs). Four binary events per
+practitioner utterance, each from the shipped int8 model run on one utterance at a time, as mitool
+runs it:
+
+  question   logit(max(therapist_main[question], exists[question_exists]))    gold: a question in it
+  reflection logit(max(therapist_main[reflection], exists[reflection_exists])) gold: a reflection in it
+  open       logit(P(question_open) / (P(question_open) + P(question_closed)))  gold: open | question
+  complex    logit(P(reflection_complex) / (P(simple) + P(complex)))            gold: complex | reflection
+
+Each gets p = sigmoid(a * logit + b), a and b by maximum likelihood on the chosen dev transcripts
+(gold: plurality of annotators as in the card; a question or reflection "in it" when it is the
+main behaviour or its exists flag is set). --half tune|held fits on alternate dev transcripts (the
+validity harness's halves) so the other half measures what calibration does on transcripts it did
+not see. The shipped calibration.json is fitted on all 22 dev transcripts (--half all).
+"""
+import argparse
+import json
+import math
+import os
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import onnxruntime as ort
+from scipy.optimize import minimize
+from tokenizers import Tokenizer
+
+from common import (DEFAULT_DATA, EXISTS, FINE, HERE, MAIN, build_utterances, encode_pair,
+                    jdump, load_full, plurality)
+
+EVENTS = ["question", "reflection", "open", "complex"]
+
+
+def logit(p):
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def features(main, fine, exists):
+    q = max(main[MAIN.index("question")], exists[EXISTS.index("question_exists")])
+    r = max(main[MAIN.index("reflection")], exists[EXISTS.index("reflection_exists")])
+    o, c = fine[FINE.index("question_open")], fine[FINE.index("question_closed")]
+    s, x = fine[FINE.index("reflection_simple")], fine[FINE.index("reflection_complex")]
+    return {"question": logit(q), "reflection": logit(r), "open": logit(o / max(o + c, 1e-9)),
+            "complex": logit(x / max(s + x, 1e-9))}
+
+
+def gold(u):
+    """Gold events of one practitioner utterance (None where the annotators give no answer)."""
+    ann = u["ann"]
+    main = plurality([a["main"] for a in ann], MAIN)
+    ex = [a["exists"] for a in ann if all(e is not None for e in a["exists"])]
+    flags = np.mean(np.array(ex, dtype=float), axis=0) > 0.5 if ex else [False] * 3
+    fine = plurality([a["fine"] for a in ann], FINE)
+    return {
+        "question": main == "question" or bool(flags[0]),
+        "reflection": main == "reflection" or bool(flags[1]),
+        "open": {"question_open": True, "question_closed": False}.get(fine),
+        "complex": {"reflection_complex": True, "reflection_simple": False}.get(fine),
+    }
+
+
+def fit(x, y):
+    """Platt scaling: a, b maximising the likelihood of y under sigmoid(a x + b)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+
+    def nll(w):
+        z = w[0] * x + w[1]
+        return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
+    res = minimize(nll, [1.0, 0.0], method="BFGS")
+    return [round(float(v), 4) for v in res.x]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default=DEFAULT_DATA)
+    ap.add_argument("--half", choices=["all", "tune", "held"], default="all")
+    ap.add_argument("--out", default=os.path.join(HERE, "calibration.json"))
+    args = ap.parse_args()
+
+    with open(os.path.join(HERE, "split.json")) as fh:
+        dev = sorted(int(t) for t in json.load(fh)["dev_transcripts"])
+    halves = {t: ("tune" if i % 2 == 0 else "held") for i, t in enumerate(dev)}
+    chosen = [t for t in dev if args.half == "all" or halves[t] == args.half]
+
+    utts = [u for u in build_utterances(load_full(args.data_dir))
+            if u["transcript_id"] in chosen and u["role"] == "therapist"]
+    tok = Tokenizer.from_file(os.path.join(HERE, "tokenizer.json"))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(os.path.join(HERE, "coder.onnx"), so,
+                                providers=["CPUExecutionProvider"])
+    xs = {e: [] for e in EVENTS}
+    ys = {e: [] for e in EVENTS}
+    for u in utts:
+        if not u["text"]:
+            continue
+        ids, tt = encode_pair(tok, u["a"], u["b"])
+        # One utterance per run, unpadded: the int8 model's activation scales
+        # depend on the batch, and mitool runs each utterance alone.
+        feed = {"input_ids": np.array([ids], np.int64),
+                "attention_mask": np.ones((1, len(ids)), np.int64),
+                "token_type_ids": np.array([tt], np.int64)}
+        main_p, fine_p, exists_p = sess.run(["therapist_main", "therapist_fine", "exists"], feed)
+        f = features(main_p[0], fine_p[0], exists_p[0])
+        g = gold(u)
+        for e in EVENTS:
+            if g[e] is None:
+                continue
+            # open and complex are conditional: only where the question or reflection is there.
+            if e == "open" and not g["question"] or e == "complex" and not g["reflection"]:
+                continue
+            xs[e].append(f[e])
+            ys[e].append(g[e])
+
+    out = {
+        "method": "platt",
+        "model_version": json.load(open(os.path.join(HERE, "labels.json")))["model_version"],
+        "fitted_on": {"half": args.half, "transcripts": chosen,
+                      "practitioner_utterances": len(utts)},
+        "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",
+        "events": {e: dict(zip(["a", "b"], fit(xs[e], ys[e])), n=len(ys[e]),
+                          positives=int(sum(ys[e]))) for e in EVENTS},
+    }
+    jdump(out, args.out)
+    print(json.dumps(out["events"]))
+
+
+if __name__ == "__main__":
+    main()
