@@ -531,14 +531,20 @@ fn calibrated(p: &Probabilities, labels: &Labels, cal: &Calibration) -> EventPro
     };
     let e = &cal.events;
     EventProbs {
-        question: e.question.apply(
-            at("therapist_main", &p.therapist_main, "question")
-                .max(at("exists", &p.exists, "question_exists")),
-        ),
+        question: e
+            .question
+            .apply(at("therapist_main", &p.therapist_main, "question").max(at(
+                "exists",
+                &p.exists,
+                "question_exists",
+            ))),
         open: e.open.apply(share("question_open", "question_closed")),
         reflection: e.reflection.apply(
-            at("therapist_main", &p.therapist_main, "reflection")
-                .max(at("exists", &p.exists, "reflection_exists")),
+            at("therapist_main", &p.therapist_main, "reflection").max(at(
+                "exists",
+                &p.exists,
+                "reflection_exists",
+            )),
         ),
         complex: e
             .complex

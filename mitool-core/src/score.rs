@@ -519,7 +519,8 @@ pub fn count(utts: &[Utterance]) -> Counts {
         c.practitioner_utterances += volley.len() as u32;
         let codes_of = |u: &Utterance| u.codes.miti.clone().unwrap_or_default();
         // P(no such event in the volley), each utterance independent.
-        let (mut no_q, mut no_open, mut no_known_q, mut no_r, mut no_cr) = (1.0, 1.0, 1.0, 1.0, 1.0);
+        let (mut no_q, mut no_open, mut no_known_q, mut no_r, mut no_cr) =
+            (1.0, 1.0, 1.0, 1.0, 1.0);
         for u in volley {
             let e = Chances::of(u);
             no_q *= 1.0 - e.question;

@@ -207,18 +207,27 @@ fn a_coded_csv_rescores_to_the_same_scores() {
         ("therapist", "What brings you here today?"),
         ("client", "My doctor said I should cut down on drinking."),
         ("therapist", "You're worried about your health."),
-        ("therapist", "And you'd like things to change, is that right?"),
+        (
+            "therapist",
+            "And you'd like things to change, is that right?",
+        ),
         ("client", "I don't really think I have a problem though."),
         ("therapist", "You need to stop drinking now."),
         ("client", "Maybe. It's hard with my friends."),
-        ("therapist", "So it's your friends that make it hard, not the wanting."),
+        (
+            "therapist",
+            "So it's your friends that make it hard, not the wanting.",
+        ),
     ];
     let mut utts: Vec<Utterance> = texts.iter().map(|(r, t)| utt(r, t)).collect();
     coder()
         .code_session(&mut utts, std::path::Path::new("s"), &NullSink)
         .unwrap();
     for u in utts.iter().filter(|u| u.role == Role::Practitioner) {
-        let e = u.codes.events.expect("practitioner utterances carry probabilities");
+        let e = u
+            .codes
+            .events
+            .expect("practitioner utterances carry probabilities");
         assert_eq!(u.codes.question_exists, Some(e.question > 0.5), "{u:?}");
         assert_eq!(u.codes.reflection_exists, Some(e.reflection > 0.5), "{u:?}");
     }

@@ -33,10 +33,10 @@ fn dev_transcripts_reproduce_hand_checked_counts() {
         let got = [
             s.practitioner_utterances,
             s.client_utterances,
-            s.questions as u32, // human codes: whole counts
-            s.open_questions as u32, // human codes: whole counts
-            s.closed_questions as u32, // human codes: whole counts
-            s.simple_reflections as u32, // human codes: whole counts
+            s.questions as u32,           // human codes: whole counts
+            s.open_questions as u32,      // human codes: whole counts
+            s.closed_questions as u32,    // human codes: whole counts
+            s.simple_reflections as u32,  // human codes: whole counts
             s.complex_reflections as u32, // human codes: whole counts
             s.giving_information,
             s.change_talk,
