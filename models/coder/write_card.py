@@ -113,6 +113,7 @@ def main():
     A("| metrics.json | all numbers in this card, machine-readable |")
     A("| parity.json | expected outputs: 40 AnnoMI dev utterances (keys only) + 10 own-text examples (full inputs) |")
     A("| split.json | train/dev transcript ids |")
+    A("| miti_annomi.py, miti_annomi.json | the MITI codes with an AnnoMI counterpart (Persuade, Seek, Emphasize) scored against AnnoMI's labels |")
     A("| calibration.json, session_eval.json | Platt scaling of the four MITI event probabilities (`calibrate.sh` refits it without retraining); session error it gives (`session_eval.py --mitool BIN` in calibrate.sh's venv) |")
     A("| miti_rules.json / miti_eval_labels.json | regex detectors for Affirm/Seek/Emphasize/Confront/permission; "
       "non-expert evaluation labels (keys only) |")
@@ -241,6 +242,25 @@ def main():
         for c in ("affirm", "seek", "emphasize", "confront"):
             r = mr[c]
             A(f"| {c} | {r['positives']} | {r['tp'] + r['fp']} | {f(r['precision'], 2)} | {f(r['recall'], 2)} |")
+        A("")
+    ma_path = os.path.join(HERE, "miti_annomi.json")
+    if os.path.exists(ma_path):
+        ma = json.load(open(ma_path))
+        A(f"Against AnnoMI's own labels on all {ma['utterances']} dev practitioner utterances (`miti_annomi.py`): the "
+          "closest AnnoMI counterparts are therapist input 'advice' for Persuade (with or without permission), "
+          "'negotiation' for Seek and 'options' for Emphasize (gold: the subtype more than half the annotators "
+          "gave). These are not the same codes (MITI Seek is narrower than negotiation; of the 8 dev utterances "
+          "the Seek patterns hit, AnnoMI's annotators called 4 questions, 2 other and 2 therapist input), so this "
+          "is agreement with the nearest human labels, not MITI accuracy. AnnoMI has nothing for Affirm or "
+          "Confront.\n")
+        A("| MITI code | AnnoMI label (gold n) | detectors alone: precision / recall (hits) | mitool's codes: precision / recall (codes) |")
+        A("|---|---|---|---|")
+        label = {"persuade": "advice", "seek": "negotiation", "emphasize": "options"}
+        for c in ("persuade", "seek", "emphasize"):
+            r, m_ = ma["rules"][c], ma.get("mitool", {}).get(c)
+            mit = f"{f(m_['precision'], 2)} / {f(m_['recall'], 2)} ({m_['tp'] + m_['fp']})" if m_ else "n/a"
+            A(f"| {c} | {label[c]} ({r['positives']}) | {f(r['precision'], 2)} / {f(r['recall'], 2)} "
+              f"({r['tp'] + r['fp']}) | {mit} |")
         A("")
     if m.get("notes"):
         A("## Run notes\n")
