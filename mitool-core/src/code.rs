@@ -141,6 +141,8 @@ pub struct Coder {
     tokenizer: Tokenizer,
     labels: Labels,
     calibration: Calibration,
+    /// The model version and which calibration: both change the scores.
+    version: String,
     info: ModelInfo,
 }
 
@@ -191,6 +193,8 @@ impl Coder {
         })?;
         let calibration: Calibration =
             serde_json::from_str(&cal_text).map_err(|e| bad(&cal_path, e.to_string()))?;
+        let cal_id = crate::models::sha256_file(&cal_path)?;
+        let version = format!("{}+cal.{}", labels_v.model_version, &cal_id[..8]);
         let sessions = (0..config.threads)
             .map(|_| crate::onnx::session(model, 1).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
@@ -199,13 +203,15 @@ impl Coder {
             tokenizer: tokenizer_v,
             labels: labels_v,
             calibration,
+            version,
             info,
         })
     }
 
-    /// The model's version string (recorded in every output).
+    /// The model's version and its calibration's (the first 8 hex digits
+    /// of `calibration.json`'s SHA-256), recorded in every output.
     pub fn version(&self) -> &str {
-        &self.labels.model_version
+        &self.version
     }
 
     /// Name and SHA-256 of the ONNX file.
