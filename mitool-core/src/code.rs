@@ -193,7 +193,8 @@ impl Coder {
         })?;
         let calibration: Calibration =
             serde_json::from_str(&cal_text).map_err(|e| bad(&cal_path, e.to_string()))?;
-        let cal_id = crate::models::sha256_file(&cal_path)?;
+        use sha2::{Digest, Sha256};
+        let cal_id = crate::models::hex(&Sha256::digest(cal_text.as_bytes()));
         let version = format!("{}+cal.{}", labels_v.model_version, &cal_id[..8]);
         let sessions = (0..config.threads)
             .map(|_| crate::onnx::session(model, 1).map(Mutex::new))
@@ -452,7 +453,10 @@ fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> 
                 main,
                 question_exists: Some(events.question > 0.5),
                 reflection_exists: Some(events.reflection > 0.5),
-                input_exists: Some(main == Some(Main::Input) || p.exists.get(2) > Some(&0.5)),
+                input_exists: Some(
+                    main == Some(Main::Input)
+                        || prob(labels, "exists", &p.exists, "therapist_input_exists") > 0.5,
+                ),
                 events: Some(events),
                 ..Default::default()
             };
@@ -488,7 +492,10 @@ fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> 
                     "input_negotiation",
                     "input_options",
                 ];
-                let probs: Vec<f32> = t.iter().map(|o| fine(p, labels, o)).collect();
+                let probs: Vec<f32> = t
+                    .iter()
+                    .map(|o| prob(labels, "therapist_fine", &p.therapist_fine, o))
+                    .collect();
                 let best = argmax(&probs);
                 c.input = Some(
                     [
@@ -508,13 +515,13 @@ fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> 
     }
 }
 
-/// The fine head's probability of `label`.
-fn fine(p: &Probabilities, labels: &Labels, label: &str) -> f32 {
+/// The probability of `label` in `values`, the output of `head`.
+fn prob(labels: &Labels, head: &str, values: &[f32], label: &str) -> f32 {
     labels
         .outputs
-        .get("therapist_fine")
+        .get(head)
         .and_then(|h| h.labels.iter().position(|l| l == label))
-        .and_then(|i| p.therapist_fine.get(i))
+        .and_then(|i| values.get(i))
         .copied()
         .unwrap_or(0.0)
 }
@@ -522,36 +529,23 @@ fn fine(p: &Probabilities, labels: &Labels, label: &str) -> f32 {
 /// The calibrated MITI event probabilities of a practitioner utterance
 /// (the inputs as `models/coder/calibrate.py` fitted them).
 fn calibrated(p: &Probabilities, labels: &Labels, cal: &Calibration) -> EventProbs {
-    let at = |head: &str, v: &[f32], label: &str| {
-        labels
-            .outputs
-            .get(head)
-            .and_then(|h| h.labels.iter().position(|l| l == label))
-            .and_then(|i| v.get(i))
-            .copied()
-            .unwrap_or(0.0)
+    // Present as the main behaviour or as a secondary one, whichever is likelier.
+    let present = |main: &str, flag: &str| {
+        prob(labels, "therapist_main", &p.therapist_main, main)
+            .max(prob(labels, "exists", &p.exists, flag))
     };
     let share = |x: &str, y: &str| {
-        let (x, y) = (fine(p, labels, x), fine(p, labels, y));
+        let fine = |l: &str| prob(labels, "therapist_fine", &p.therapist_fine, l);
+        let (x, y) = (fine(x), fine(y));
         x / (x + y).max(1e-9)
     };
     let e = &cal.events;
     EventProbs {
-        question: e
-            .question
-            .apply(at("therapist_main", &p.therapist_main, "question").max(at(
-                "exists",
-                &p.exists,
-                "question_exists",
-            ))),
+        question: e.question.apply(present("question", "question_exists")),
         open: e.open.apply(share("question_open", "question_closed")),
-        reflection: e.reflection.apply(
-            at("therapist_main", &p.therapist_main, "reflection").max(at(
-                "exists",
-                &p.exists,
-                "reflection_exists",
-            )),
-        ),
+        reflection: e
+            .reflection
+            .apply(present("reflection", "reflection_exists")),
         complex: e
             .complex
             .apply(share("reflection_complex", "reflection_simple")),

@@ -434,9 +434,9 @@ pub struct Counts {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Chances {
     question: f64,
-    /// Open (1) or closed (0) given a question; `None` where a coded
-    /// question has no subtype.
-    open: Option<f64>,
+    /// Open or closed given a question; `None` where a coded question has
+    /// no subtype.
+    open: Option<bool>,
     reflection: f64,
     /// P(complex | reflection).
     complex: f64,
@@ -444,7 +444,7 @@ struct Chances {
 
 impl Chances {
     fn of(u: &Utterance) -> Chances {
-        let codes = u.codes.miti.clone().unwrap_or_default();
+        let codes = u.codes.miti.as_deref().unwrap_or_default();
         let has_q = codes.contains(&Miti::Question);
         let has_cr = codes.contains(&Miti::ComplexReflection);
         let has_r = has_cr || codes.contains(&Miti::SimpleReflection);
@@ -464,7 +464,7 @@ impl Chances {
                 question: agree(e.question, has_q),
                 // Open or not as coded: whole questions gave the closer %OQ
                 // (the card's comparison), so only the question itself is in part.
-                open: Some(hard(coded_open.filter(|_| has_q).unwrap_or(e.open > 0.5))),
+                open: Some(coded_open.filter(|_| has_q).unwrap_or(e.open > 0.5)),
                 reflection: agree(e.reflection, has_r),
                 complex: if has_r {
                     agree(e.complex, has_cr)
@@ -474,7 +474,7 @@ impl Chances {
             },
             None => Chances {
                 question: hard(has_q),
-                open: coded_open.filter(|_| has_q).map(hard),
+                open: coded_open.filter(|_| has_q),
                 reflection: hard(has_r),
                 complex: hard(has_cr),
             },
@@ -525,7 +525,7 @@ pub fn count(utts: &[Utterance]) -> Counts {
             let e = Chances::of(u);
             no_q *= 1.0 - e.question;
             if let Some(open) = e.open {
-                no_open *= 1.0 - e.question * open;
+                no_open *= 1.0 - if open { e.question } else { 0.0 };
                 no_known_q *= 1.0 - e.question;
             }
             no_r *= 1.0 - e.reflection;

@@ -157,13 +157,25 @@ pub struct EventProbs {
     pub complex: f32,
 }
 
-/// The coded CSV's probability columns, in [`EventProbs`] field order.
-pub const EVENT_COLUMNS: &[&str] = &[
-    "p_question",
-    "p_open_question",
-    "p_reflection",
-    "p_complex_reflection",
-];
+impl EventProbs {
+    /// The values in [`EVENT_COLUMNS`] order.
+    fn to_array(self) -> [f32; 4] {
+        [self.question, self.open, self.reflection, self.complex]
+    }
+
+    fn from_array([question, open, reflection, complex]: [f32; 4]) -> Self {
+        Self {
+            question,
+            open,
+            reflection,
+            complex,
+        }
+    }
+}
+
+/// The coded CSV's probability columns (the last four label columns), in
+/// [`EventProbs`] field order.
+pub const EVENT_COLUMNS: &[&str] = CODE_COLUMNS.split_at(CODE_COLUMNS.len() - 4).1;
 
 /// One utterance of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,12 +406,7 @@ fn read_events<'a>(
             _ => return Err(format!("{name} '{v}' is not a probability between 0 and 1")),
         };
     }
-    Ok(Some(EventProbs {
-        question: p[0],
-        open: p[1],
-        reflection: p[2],
-        complex: p[3],
-    }))
+    Ok(Some(EventProbs::from_array(p)))
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -506,15 +513,10 @@ pub fn to_csv(utts: &[Utterance]) -> Result<Vec<u8>> {
                 .unwrap_or_default(),
             c.confidence.map_or_else(String::new, |x| format!("{x:.3}")),
         ];
-        let e = c.events;
-        for x in [
-            e.map(|e| e.question),
-            e.map(|e| e.open),
-            e.map(|e| e.reflection),
-            e.map(|e| e.complex),
-        ] {
-            // Four decimals: what a re-score reads back must decide as the coder did.
-            row.push(x.map_or_else(String::new, |x| format!("{x:.4}")));
+        // Four decimals: what a re-score reads back must decide as the coder did.
+        match c.events {
+            Some(e) => row.extend(e.to_array().map(|x| format!("{x:.4}"))),
+            None => row.extend(EVENT_COLUMNS.iter().map(|_| String::new())),
         }
         row.extend(
             extras

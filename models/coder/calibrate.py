@@ -78,6 +78,13 @@ def fit(x, y):
     return [round(float(v), 4) for v in res.x]
 
 
+def dev_halves():
+    """The dev transcript ids, sorted, and each one's half as benches/validity splits them."""
+    with open(os.path.join(HERE, "split.json")) as fh:
+        dev = sorted(int(t) for t in json.load(fh)["dev_transcripts"])
+    return dev, {t: ("tune" if i % 2 == 0 else "held") for i, t in enumerate(dev)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
@@ -85,9 +92,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "calibration.json"))
     args = ap.parse_args()
 
-    with open(os.path.join(HERE, "split.json")) as fh:
-        dev = sorted(int(t) for t in json.load(fh)["dev_transcripts"])
-    halves = {t: ("tune" if i % 2 == 0 else "held") for i, t in enumerate(dev)}
+    dev, halves = dev_halves()
     chosen = [t for t in dev if args.half == "all" or halves[t] == args.half]
 
     utts = [u for u in build_utterances(load_full(args.data_dir))

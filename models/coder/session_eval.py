@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 
+from calibrate import dev_halves
 from common import DEFAULT_DATA, HERE, jdump, load_full
 
 MEASURES = ["r_to_q", "pct_complex_reflections", "pct_open_questions"]
@@ -64,9 +65,7 @@ def main():
     mitool = os.path.abspath(args.mitool)
     models = os.path.dirname(HERE)
 
-    with open(os.path.join(HERE, "split.json")) as fh:
-        dev = sorted(int(t) for t in json.load(fh)["dev_transcripts"])
-    halves = {t: ("tune" if i % 2 == 0 else "held") for i, t in enumerate(dev)}
+    dev, halves = dev_halves()
     full = load_full(args.data_dir)
     full = full[full.transcript_id.isin(dev)]
     first = full.groupby("transcript_id").annotator_id.transform("first")
