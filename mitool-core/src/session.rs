@@ -260,7 +260,12 @@ impl<'s> Session<'s> {
         }
         out.push(info("coder")?);
         if audio {
-            for name in ["silero-vad", "pyannote-segmentation-3.0", "campplus"] {
+            for name in [
+                "silero-vad",
+                "pyannote-segmentation-3.0",
+                "campplus-frames",
+                "campplus-pool",
+            ] {
                 out.push(info(name)?);
             }
         }

@@ -236,31 +236,6 @@ fn silence_and_noise_give_no_speakers_without_panicking() {
     assert!(d.speakers.len() <= 1);
 }
 
-#[test]
-fn batched_embeddings_match_single_ones() {
-    let audio = decode(
-        &fixtures().join("demo/good-mi.wav"),
-        &AudioConfig::default(),
-    )
-    .unwrap();
-    let mono = audio.mono();
-    let len = 24_000;
-    let stretches: Vec<&[f32]> = (0..5)
-        .map(|i| &mono[16_000 + i * 8_000..16_000 + i * 8_000 + len])
-        .collect();
-    let batch = diarizer().embed_batch(&stretches).unwrap();
-    for (s, b) in stretches.iter().zip(&batch) {
-        let one = diarizer().embed(s).unwrap().unwrap();
-        let b = b.as_ref().unwrap();
-        let diff = one
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(diff < 1e-4, "batched embedding differs by {diff}");
-    }
-}
-
 /// Writes the stretches of `label` in `wav` (per its RTTM) as a voice sample.
 fn voice_sample(wav: &Path, label: &str, out: &Path) {
     let audio = decode(wav, &AudioConfig::default()).unwrap();
@@ -364,4 +339,44 @@ fn a_known_speaker_count_does_as_well_as_a_found_one() {
         assert_eq!(d.speakers.len(), k);
         assert!(r.der <= max_der, "{}: {r:?}", wav.display());
     }
+}
+
+/// CAM++ runs in two parts (frames, then pooling; `models/diarize/split.py`):
+/// pooling every frame of an input must give the whole model's embedding,
+/// as recorded in `models/diarize/parity.json` from the exported model.
+#[test]
+fn split_campplus_gives_the_whole_models_embeddings() {
+    let parity: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/diarize/parity.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let want = |key: &str| -> Vec<f32> {
+        parity["embedding"][key]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let check = |samples: &[f32], key: &str| {
+        let got = diarizer().embed(samples).unwrap().expect("long enough");
+        let cos = mitool_core::diarize::cosine(&got, &want(key));
+        assert!(cos > 0.9999, "{key}: cosine {cos}");
+    };
+    let tone: Vec<f32> = (0..16000)
+        .map(|n| {
+            let t = n as f64 / 16000.0;
+            (0.1 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                + 0.05 * (2.0 * std::f64::consts::PI * 1234.0 * t).sin()) as f32
+        })
+        .collect();
+    check(&tone, "synthetic");
+    let Some(shared) = shared_audio() else { return };
+    let audio = decode(&shared.join("ami-sample.wav"), &AudioConfig::default()).unwrap();
+    let mono = audio.mono();
+    check(&mono[32000..80000], "ami_2_5s");
+    check(&mono[320000..368000], "ami_20_23s");
 }

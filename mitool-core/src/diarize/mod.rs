@@ -2,7 +2,8 @@
 //!
 //! 1. Sliding 10 s windows go through pyannote segmentation-3.0, decoded
 //!    hard to at most 3 local speakers per window (2 at once).
-//! 2. Each local speaker with enough speech *alone* gets one CAM++ embedding.
+//! 2. CAM++ runs once over the recording ([`frames`]); each local speaker
+//!    with enough speech *alone* gets one embedding, pooled from its frames.
 //! 3. The embeddings are clustered: spectral into `max_speakers` groups,
 //!    then the most alike groups merged while their centroids' cosine, less
 //!    a penalty where the segmenter heard both in one window as different
@@ -14,7 +15,8 @@
 //!    back on a global frame grid: per frame, the number of speakers is the
 //!    rounded mean of the windows' local counts, and the most active
 //!    clusters fill it.
-//! 5. Refinement: 1.5 s windows every 0.5 s over the speech are embedded.
+//! 5. Refinement: 1.5 s windows every 0.5 s over the speech are embedded
+//!    (pooled from the same frames).
 //!    Where the count was estimated they check it first
 //!    ([`refine::recount`]): voices whose short windows sound alike are
 //!    merged, a voice whose short windows fall in two clearly different
@@ -48,6 +50,7 @@ use crate::vad::{Region, Vad, VadConfig};
 
 mod channels;
 mod cluster;
+mod frames;
 mod refine;
 
 pub use channels::channels_look_like_speakers;
@@ -66,8 +69,8 @@ const FRAME_CENTRE: usize = 360;
 const FRAME_S: f64 = FRAME_STEP as f64 / SAMPLE_RATE as f64;
 /// Local speakers active in each powerset class.
 const POWERSET: [&[usize]; 7] = [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
-/// CAM++ returns NaN below this many samples.
-const MIN_EMBED_SAMPLES: usize = 720;
+/// The shortest stretch embedded (0.1 s).
+const MIN_EMBED_SAMPLES: usize = 1600;
 
 /// Options for [`Diarizer`].
 #[derive(Debug, Clone)]
@@ -128,22 +131,25 @@ impl Default for DiarizeConfig {
             channels_are_speakers: None,
             step_s: 2.5,
             min_embed_s: 0.5,
-            // Centroids of one voice measured 0.70-0.97, of two voices
-            // 0.22-0.55 (AMI, demo sessions, JFK).
-            merge_cosine: 0.62,
+            // Embeddings pooled from CAM++ frames of 30 s runs (frames.rs)
+            // are more alike than whole-model ones of each stretch: on the
+            // tune half of benches/diarize-dev and the real clips, groups of
+            // one voice were joined at 0.77 and above, two voices kept apart
+            // scored up to 0.74 (tune-09, ami-mixture-60s).
+            merge_cosine: 0.75,
             // The segmenter's two local speakers of one window are two
             // people; this keeps two alike voices that take turns apart.
             apart_weight: 0.5,
             // The short-window thresholds, set on the tune half of
-            // benches/diarize-dev (Kokoro conversations, 1.5 s windows):
-            // one voice's 2-means halves (each at least a fifth) were
-            // 0.74-0.95 alike, two voices followed as one 0.32-0.48
-            // (kokoro-69, ami-dev00); the short-window centroids of one
-            // voice the long windows had split were 0.89 alike, of two
-            // people at most 0.61.
+            // benches/diarize-dev (Kokoro conversations, 1.5 s windows) and
+            // the real clips, pooled embeddings: one voice's 2-means halves
+            // (each at least a fifth) were 0.79-0.95 alike, two voices
+            // followed as one 0.44 (ami-dev00); two people's short-window
+            // centroids were up to 0.89 alike (tune-09: at the review
+            // margin), and no voice the long windows split needed them.
             count_review_margin: 0.05,
-            short_merge_cosine: 0.7,
-            short_split_cosine: 0.5,
+            short_merge_cosine: 0.9,
+            short_split_cosine: 0.6,
             fold_cosine: 0.55,
             // The usual speaker-embedding segment length; a 0.5 s hop covers
             // each frame three times. Measured on the AMI clips and demo
@@ -392,9 +398,11 @@ impl Diarization {
 pub struct Diarizer {
     config: DiarizeConfig,
     segmentation: Mutex<Session>,
-    embedding: Mutex<Session>,
+    frames: Mutex<Session>,
+    pool: Mutex<Session>,
     seg_path: PathBuf,
-    emb_path: PathBuf,
+    frames_path: PathBuf,
+    pool_path: PathBuf,
     vad_path: PathBuf,
     models: Vec<ModelInfo>,
 }
@@ -404,7 +412,12 @@ impl Diarizer {
     pub fn new(store: &Store, config: DiarizeConfig) -> Result<Self> {
         config.validate()?;
         crate::onnx::init(store)?;
-        let names = ["pyannote-segmentation-3.0", "campplus", "silero-vad"];
+        let names = [
+            "pyannote-segmentation-3.0",
+            "campplus-frames",
+            "campplus-pool",
+            "silero-vad",
+        ];
         let mut paths = Vec::new();
         let mut models = Vec::new();
         for name in names {
@@ -417,10 +430,12 @@ impl Diarizer {
         let threads = config.threads.max(1);
         Ok(Self {
             segmentation: Mutex::new(crate::onnx::session(&paths[0], threads)?),
-            embedding: Mutex::new(crate::onnx::session(&paths[1], threads)?),
+            frames: Mutex::new(crate::onnx::session(&paths[1], threads)?),
+            pool: Mutex::new(crate::onnx::session(&paths[2], threads)?),
             seg_path: paths[0].clone(),
-            emb_path: paths[1].clone(),
-            vad_path: paths[2].clone(),
+            frames_path: paths[1].clone(),
+            pool_path: paths[2].clone(),
+            vad_path: paths[3].clone(),
             config,
             models,
         })
@@ -476,47 +491,17 @@ impl Diarizer {
         result
     }
 
-    /// CAM++ embedding (L2-normalised) of 16 kHz samples; `None` when too short.
+    /// CAM++ embedding (L2-normalised) of 16 kHz samples, all their frames
+    /// pooled; `None` when too short.
     pub fn embed(&self, samples: &[f32]) -> Result<Option<Vec<f32>>> {
-        if samples.len() < MIN_EMBED_SAMPLES.max(1600) {
+        if samples.len() < MIN_EMBED_SAMPLES {
             return Ok(None);
         }
-        Ok(self.run_embedding(&[samples])?.pop().flatten())
-    }
-
-    /// CAM++ embeddings of equally long stretches of samples, in one run
-    /// (stretches of different lengths are embedded one by one).
-    pub fn embed_batch(&self, stretches: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>> {
-        let len = stretches.first().map_or(0, |s| s.len());
-        if len < MIN_EMBED_SAMPLES.max(1600) || stretches.iter().any(|s| s.len() != len) {
-            return stretches.iter().map(|s| self.embed(s)).collect();
-        }
-        self.run_embedding(stretches)
-    }
-
-    /// One CAM++ run over equally long stretches, each at least
-    /// `MIN_EMBED_SAMPLES` long: L2-normalised embeddings, `None` where the
-    /// model gave non-finite values.
-    fn run_embedding(&self, stretches: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>> {
-        let wrap = |e: ort::Error| Error::Model {
-            path: self.emb_path.clone(),
-            detail: e.to_string(),
+        let features = self.features(samples)?;
+        let Some(stats) = features.stats(&[(0, samples.len())]) else {
+            return Ok(None);
         };
-        let len = stretches.first().map_or(0, |s| s.len());
-        let flat: Vec<f32> = stretches.iter().flat_map(|s| s.iter().copied()).collect();
-        let x = Tensor::from_array(([stretches.len(), len], flat)).map_err(wrap)?;
-        let mut session = self.embedding.lock().expect("embedding session poisoned");
-        let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
-        let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
-        Ok(e.chunks(e.len() / stretches.len().max(1))
-            .map(|v| {
-                let mut v = v.to_vec();
-                v.iter().all(|x| x.is_finite()).then(|| {
-                    normalise(&mut v);
-                    v
-                })
-            })
-            .collect())
+        Ok(self.pool(&[stats])?.pop().flatten())
     }
 
     /// Embeds a whole recording (e.g. a practitioner's voice sample), using
@@ -630,9 +615,12 @@ impl Diarizer {
             }
         }
 
-        // 2. One embedding per (window, local speaker) with enough solo speech.
+        // 2. One embedding per (window, local speaker) with enough solo
+        // speech, pooled from CAM++ frames computed once (frames.rs).
+        let features = self.features(mono)?;
+        sink.advance(&audio.path, Stage::Diarize, 2 * total_ms(mono.len()) / 3);
         let min_alone = (self.config.min_embed_s as f64 / FRAME_S).ceil() as usize;
-        let mut embeddings: Vec<Vec<f32>> = Vec::new();
+        let mut stats: Vec<Vec<f32>> = Vec::new();
         let mut owners: Vec<(usize, usize)> = Vec::new();
         let mut leftovers: Vec<(usize, usize)> = Vec::new();
         for (w, frames) in local.iter().enumerate() {
@@ -642,8 +630,8 @@ impl Diarizer {
                     .collect();
                 let active = frames.iter().filter(|f| f[k]).count();
                 if alone.len() >= min_alone {
-                    if let Some(e) = self.embed(&gather(mono, starts[w], &alone))? {
-                        embeddings.push(e);
+                    if let Some(st) = features.stats(&spans(starts[w], &alone)) {
+                        stats.push(st);
                         owners.push((w, k));
                         continue;
                     }
@@ -652,12 +640,19 @@ impl Diarizer {
                     leftovers.push((w, k));
                 }
             }
-            sink.advance(
-                &audio.path,
-                Stage::Diarize,
-                total_ms(mono.len()) / 3 + total_ms(starts[w].min(mono.len())) / 3,
-            );
         }
+        let mut embeddings: Vec<Vec<f32>> = Vec::new();
+        let mut kept: Vec<(usize, usize)> = Vec::new();
+        for (e, o) in self.pool(&stats)?.into_iter().zip(owners) {
+            match e {
+                Some(e) => {
+                    embeddings.push(e);
+                    kept.push(o);
+                }
+                None => leftovers.push(o),
+            }
+        }
+        let mut owners = kept;
         if embeddings.is_empty() {
             // Speech too short to embed: one speaker, if any speech at all.
             embeddings.push(Vec::new());
@@ -703,9 +698,17 @@ impl Diarizer {
         }
         // Local speakers with too little solo speech are embedded from all
         // their speech.
+        let mut left: Vec<(usize, usize)> = Vec::new();
+        let mut left_stats: Vec<Vec<f32>> = Vec::new();
         for &(w, s) in &leftovers {
             let active: Vec<usize> = (0..FRAMES).filter(|&i| local[w][i][s]).collect();
-            local_emb[w][s] = self.embed(&gather(mono, starts[w], &active))?;
+            if let Some(st) = features.stats(&spans(starts[w], &active)) {
+                left.push((w, s));
+                left_stats.push(st);
+            }
+        }
+        for ((w, s), e) in left.into_iter().zip(self.pool(&left_stats)?) {
+            local_emb[w][s] = e;
         }
         let mut assign: Vec<[Option<usize>; 3]> = vec![[None; 3]; local.len()];
         if embeddings[0].is_empty() {
@@ -770,7 +773,7 @@ impl Diarizer {
         let recount = decision.how == "estimated" && self.config.max_speakers >= 2;
         if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
             self.refine(
-                mono,
+                &features,
                 &mut active,
                 &mut centroids,
                 &mut decision,
@@ -819,14 +822,15 @@ fn energy(x: &[f32]) -> f32 {
     x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32
 }
 
-/// Samples under the central part of the given frames of a window.
-fn gather(mono: &[f32], start: usize, frames: &[usize]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(frames.len() * FRAME_STEP);
+/// Sample ranges under the central part of the given frames of a window,
+/// consecutive frames joined.
+fn spans(start: usize, frames: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
     for &i in frames {
         let a = start + i * FRAME_STEP + FRAME_CENTRE;
-        let b = (a + FRAME_STEP).min(mono.len());
-        if a < b {
-            out.extend_from_slice(&mono[a..b]);
+        match out.last_mut() {
+            Some(last) if last.1 == a => last.1 = a + FRAME_STEP,
+            _ => out.push((a, a + FRAME_STEP)),
         }
     }
     out

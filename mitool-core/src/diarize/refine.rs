@@ -16,7 +16,7 @@ impl Diarizer {
     /// one local speaker, 1.5 s windows mostly hold one voice.
     pub(super) fn refine(
         &self,
-        mono: &[f32],
+        features: &frames::Features,
         active: &mut Vec<Vec<bool>>,
         centroids: &mut Vec<Vec<f32>>,
         count: &mut CountDecision,
@@ -24,7 +24,8 @@ impl Diarizer {
         sink: &dyn Sink,
     ) -> Result<()> {
         let n_frames = active.first().map_or(0, Vec::len);
-        let len = ((self.config.refine_window_s * SAMPLE_RATE as f32) as usize).min(mono.len());
+        let samples = features.samples();
+        let len = ((self.config.refine_window_s * SAMPLE_RATE as f32) as usize).min(samples);
         let hop = (self.config.refine_hop_s * SAMPLE_RATE as f32) as usize;
         let speech: Vec<bool> = (0..n_frames).map(|g| active.iter().any(|a| a[g])).collect();
         // Window starts (samples) over each stretch of speech, the last one
@@ -32,7 +33,7 @@ impl Diarizer {
         let mut windows: Vec<usize> = Vec::new();
         for (a, b) in runs(&speech) {
             let (s0, s1) = (a * FRAME_STEP + FRAME_CENTRE, b * FRAME_STEP + FRAME_CENTRE);
-            let fit = |start: usize| start.min(mono.len() - len);
+            let fit = |start: usize| start.min(samples - len);
             if s1 - s0 <= len {
                 windows.push(fit(((s0 + s1) / 2).saturating_sub(len / 2)));
             } else {
@@ -45,11 +46,15 @@ impl Diarizer {
                 );
             }
         }
-        let total = total_ms(mono.len());
+        let total = total_ms(samples);
         let mut shorts: Vec<Short> = Vec::with_capacity(windows.len());
-        for batch in windows.chunks(8) {
-            let stretches: Vec<&[f32]> = batch.iter().map(|&a| &mono[a..a + len]).collect();
-            for (&a, e) in batch.iter().zip(self.embed_batch(&stretches)?) {
+        for batch in windows.chunks(256) {
+            let stats: Vec<(usize, Vec<f32>)> = batch
+                .iter()
+                .filter_map(|&a| features.stats(&[(a, a + len)]).map(|s| (a, s)))
+                .collect();
+            let (starts, stats): (Vec<usize>, Vec<Vec<f32>>) = stats.into_iter().unzip();
+            for (&a, e) in starts.iter().zip(self.pool(&stats)?) {
                 let Some(emb) = e else { continue };
                 let first = a.saturating_sub(FRAME_CENTRE) / FRAME_STEP;
                 let last = ((a + len).saturating_sub(FRAME_CENTRE) / FRAME_STEP + 1).min(n_frames);
@@ -196,9 +201,8 @@ pub(super) struct ShortEvidence {
 /// whose short windows fall in two clearly different groups (2-means
 /// centroids' cosine < `short_split_cosine`, each with at least
 /// `MIN_SPLIT_WINDOWS`) is split, the frames of the new voice going to it
-/// in [`relabel`]. Measured on the development conversations: one voice's
-/// 2-means halves are 0.58-0.94 alike, two voices' 0.09-0.47
-/// (`benches/diarize-dev/`).
+/// in [`relabel`]. The thresholds and what they were set on:
+/// [`DiarizeConfig::default`].
 pub(super) fn recount(
     active: &mut Vec<Vec<bool>>,
     centroids: &mut Vec<Vec<f32>>,
