@@ -2,7 +2,7 @@
 """Synthetic diarization development set (issue #14): Kokoro conversations of
 two and three people, mostly of one sex, with back-channels and overlap.
 
-usage: make.py OUT_DIR [--per-half 12] [--seconds 80]
+usage: make.py OUT_DIR [--per-half 10] [--seconds 80] [--half tune|held]
 Run with the TTS venv's python (../shared/tts/README.md). Writes per
 conversation OUT_DIR/<half>-<nn>.wav/.rttm and OUT_DIR/manifest.csv
 (file, half, people, voices, kind). Deterministic for a given set of options.
@@ -57,8 +57,9 @@ def turns_of(rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--per-half", type=int, default=12)
+    ap.add_argument("--per-half", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=80.0)
+    ap.add_argument("--half", choices=["tune", "held"], help="make only this half (run one process per half in parallel)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     by_id = {}
@@ -79,7 +80,7 @@ def main():
             wav = os.path.join(a.out, name + ".wav")
             manifest.append({"file": name + ".wav", "half": half, "people": len(people),
                              "voices": " ".join(people), "kind": kind})
-            if os.path.exists(wav):
+            if os.path.exists(wav) or (a.half and a.half != half):
                 continue
             tid = ids[rnd.randrange(len(ids))]
             turns = turns_of(by_id[tid])

@@ -10,6 +10,13 @@
 //! speech used to go through CAM++ about four times in the 10 s windows and
 //! three times in the 1.5 s ones). Pooling all frames of one input gives
 //! the whole model's embedding exactly (`parity` test).
+//!
+//! The frames are not kept: one pass over the audio, 30 s at a time, adds
+//! each frame to the statistics of every requested stretch it falls in and
+//! to the running statistics of its 0.25 s cell, and drops it. Memory is the
+//! open requests plus 4 KB per cell (about 60 MB an hour; the frames
+//! themselves would be 370 MB an hour). Short windows are pooled from whole
+//! cells (`Cells::stats`).
 
 use super::*;
 
@@ -28,71 +35,223 @@ const CONTEXT: usize = SAMPLE_RATE as usize;
 const MIN_INPUT: usize = 8000;
 /// Fewest frames pooled into an embedding (0.1 s, as the whole model's minimum).
 const MIN_FRAMES: usize = 5;
+/// Samples per cell of the short-window grid (0.25 s).
+pub(super) const CELL: usize = 4000;
 
-/// CAM++ frame features of one recording: row `g` is centred on sample
-/// `g * HOP + CENTRE`.
-pub(super) struct Features {
-    rows: Vec<f32>,
-    n: usize,
+/// Running mean and sum of squared deviations of frames (Welford), merged
+/// with Chan's formula; f64 so long stretches lose nothing.
+#[derive(Clone)]
+struct Acc {
+    n: f64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl Acc {
+    fn new() -> Self {
+        Self {
+            n: 0.0,
+            mean: vec![0.0; DIM],
+            m2: vec![0.0; DIM],
+        }
+    }
+
+    fn push(&mut self, row: &[f32]) {
+        self.n += 1.0;
+        let inv = 1.0 / self.n;
+        for ((m, s), &x) in self.mean.iter_mut().zip(&mut self.m2).zip(row) {
+            let x = x as f64;
+            let d = x - *m;
+            *m += d * inv;
+            *s += d * (x - *m);
+        }
+    }
+
+    fn merge(&mut self, n: f64, mean: &[f32], m2: &[f32]) {
+        if n == 0.0 {
+            return;
+        }
+        let total = self.n + n;
+        let (wa, wb) = (self.n * n / total, n / total);
+        for (((m, s), &mb), &sb) in self.mean.iter_mut().zip(&mut self.m2).zip(mean).zip(m2) {
+            let d = mb as f64 - *m;
+            *m += d * wb;
+            *s += sb as f64 + d * d * wa;
+        }
+        self.n = total;
+    }
+
+    /// Mean then standard deviation (n − 1); `None` under `MIN_FRAMES`.
+    fn stats(&self) -> Option<Vec<f32>> {
+        (self.n >= MIN_FRAMES as f64).then(|| {
+            let var = |s: &f64| (s / (self.n - 1.0)).sqrt() as f32;
+            self.mean
+                .iter()
+                .map(|&m| m as f32)
+                .chain(self.m2.iter().map(var))
+                .collect()
+        })
+    }
+}
+
+/// Feature frames whose centres fall in `[a, b)` (samples).
+fn frames_in(a: usize, b: usize) -> std::ops::Range<usize> {
+    let first = a.saturating_sub(CENTRE).div_ceil(HOP);
+    let end = if b <= CENTRE {
+        0
+    } else {
+        (b - CENTRE - 1) / HOP + 1
+    };
+    first..end.max(first)
+}
+
+/// Frame statistics per 0.25 s cell of a recording, for short windows.
+pub(super) struct Cells {
+    n: Vec<u32>,
+    mean: Vec<f32>,
+    m2: Vec<f32>,
     samples: usize,
 }
 
-impl Features {
+impl Cells {
     /// Length of the recording, in samples.
     pub(super) fn samples(&self) -> usize {
         self.samples
     }
 
-    /// Feature frames whose centres fall in `[a, b)` (samples).
-    fn frames_in(&self, a: usize, b: usize) -> std::ops::Range<usize> {
-        let first = a.saturating_sub(CENTRE).div_ceil(HOP);
-        let end = if b <= CENTRE {
-            0
-        } else {
-            (b - CENTRE - 1) / HOP + 1
-        };
-        first.min(self.n)..end.min(self.n)
+    /// Number of cells.
+    pub(super) fn len(&self) -> usize {
+        self.n.len()
     }
 
     /// Mean and standard deviation (n − 1) of the frames centred in the
-    /// given sample ranges (each frame once); `None` under `MIN_FRAMES`.
-    pub(super) fn stats(&self, ranges: &[(usize, usize)]) -> Option<Vec<f32>> {
-        let mut frames: Vec<usize> = ranges
+    /// given cells; `None` under `MIN_FRAMES`.
+    pub(super) fn stats(&self, cells: std::ops::Range<usize>) -> Option<Vec<f32>> {
+        let mut acc = Acc::new();
+        for j in cells.start..cells.end.min(self.len()) {
+            let row = j * DIM..(j + 1) * DIM;
+            acc.merge(self.n[j] as f64, &self.mean[row.clone()], &self.m2[row]);
+        }
+        acc.stats()
+    }
+}
+
+/// One pass over the frames: statistics of each requested set of sample
+/// ranges, and of each cell.
+struct Pass {
+    /// Each request's frame ranges (sorted, disjoint), first frame, end frame.
+    sets: Vec<(Vec<std::ops::Range<usize>>, usize, usize)>,
+    open: Vec<Option<Acc>>,
+    done: Vec<Option<Vec<f32>>>,
+    cells: Cells,
+    /// The cell frames are being added to (frames come in order, so each
+    /// cell is finished before the next starts and is stored as f32).
+    cell: (usize, Acc),
+}
+
+impl Pass {
+    fn new(requests: &[Vec<(usize, usize)>], samples: usize) -> Self {
+        let sets: Vec<_> = requests
             .iter()
-            .flat_map(|&(a, b)| self.frames_in(a, b))
+            .map(|ranges| {
+                let mut r: Vec<(usize, usize)> = ranges.clone();
+                r.sort_unstable();
+                // Overlapping ranges count each frame once.
+                let mut frames: Vec<std::ops::Range<usize>> = Vec::new();
+                for (a, b) in r {
+                    let f = frames_in(a, b);
+                    match frames.last_mut() {
+                        Some(last) if f.start <= last.end => last.end = last.end.max(f.end),
+                        _ if f.is_empty() => {}
+                        _ => frames.push(f),
+                    }
+                }
+                let first = frames.first().map_or(0, |f| f.start);
+                let end = frames.last().map_or(0, |f| f.end);
+                (frames, first, end)
+            })
             .collect();
-        frames.sort_unstable();
-        frames.dedup();
-        if frames.len() < MIN_FRAMES {
-            return None;
+        Self {
+            open: vec![None; sets.len()],
+            done: vec![None; sets.len()],
+            sets,
+            cells: Cells {
+                n: vec![0; samples.div_ceil(CELL)],
+                mean: vec![0.0; samples.div_ceil(CELL) * DIM],
+                m2: vec![0.0; samples.div_ceil(CELL) * DIM],
+                samples,
+            },
+            cell: (0, Acc::new()),
         }
-        let n = frames.len() as f64;
-        let mut sum = vec![0f64; DIM];
-        for &g in &frames {
-            let row = &self.rows[g * DIM..(g + 1) * DIM];
-            sum.iter_mut().zip(row).for_each(|(s, &x)| *s += x as f64);
+    }
+
+    /// Stores the current cell's statistics and starts cell `next`.
+    fn next_cell(&mut self, next: usize) {
+        let (j, acc) = std::mem::replace(&mut self.cell, (next, Acc::new()));
+        if j < self.cells.len() && acc.n > 0.0 {
+            self.cells.n[j] = acc.n as u32;
+            let row = j * DIM..(j + 1) * DIM;
+            let to_f32 = |x: &f64| *x as f32;
+            (self.cells.mean[row.clone()].iter_mut())
+                .zip(acc.mean.iter().map(to_f32))
+                .for_each(|(m, x)| *m = x);
+            (self.cells.m2[row].iter_mut())
+                .zip(acc.m2.iter().map(to_f32))
+                .for_each(|(m, x)| *m = x);
         }
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let mut var = vec![0f64; DIM];
-        for &g in &frames {
-            let row = &self.rows[g * DIM..(g + 1) * DIM];
-            var.iter_mut()
-                .zip(row.iter().zip(&mean))
-                .for_each(|(v, (&x, m))| *v += (x as f64 - m).powi(2));
+    }
+
+    /// Adds frames `g0..` (`rows`, one row of `DIM` per frame); frames
+    /// come in order, each once.
+    fn feed(&mut self, g0: usize, rows: &[f32]) {
+        let g1 = g0 + rows.len() / DIM;
+        let row = |g: usize| &rows[(g - g0) * DIM..(g - g0 + 1) * DIM];
+        for g in g0..g1 {
+            let j = (g * HOP + CENTRE) / CELL;
+            if j != self.cell.0 {
+                self.next_cell(j);
+            }
+            self.cell.1.push(row(g));
         }
-        Some(
-            mean.iter()
-                .map(|&m| m as f32)
-                .chain(var.iter().map(|v| (v / (n - 1.0)).sqrt() as f32))
-                .collect(),
-        )
+        for (i, (frames, first, end)) in self.sets.iter().enumerate() {
+            if *end <= g0 || *first >= g1 {
+                continue;
+            }
+            let acc = self.open[i].get_or_insert_with(Acc::new);
+            for f in frames {
+                for g in f.start.max(g0)..f.end.min(g1) {
+                    acc.push(row(g));
+                }
+            }
+            if *end <= g1 {
+                self.done[i] = self.open[i].take().and_then(|a| a.stats());
+            }
+        }
+    }
+
+    fn finish(mut self) -> (Vec<Option<Vec<f32>>>, Cells) {
+        self.next_cell(usize::MAX);
+        let mut done = self.done;
+        for (d, open) in done.iter_mut().zip(self.open) {
+            if let Some(acc) = open {
+                *d = acc.stats();
+            }
+        }
+        (done, self.cells)
     }
 }
 
 impl Diarizer {
-    /// Runs the frame model over `mono` in 30 s chunks (with 1 s of
-    /// context either side, whose frames are dropped).
-    pub(super) fn features(&self, mono: &[f32]) -> Result<Features> {
+    /// Runs the frame model over `mono` in 30 s chunks (with 1 s of context
+    /// either side, whose frames are dropped) and pools the frames of each
+    /// requested set of sample ranges (`None` where under 0.1 s) and of
+    /// each 0.25 s cell. `advance` hears how many samples are done.
+    pub(super) fn frame_stats(
+        &self,
+        mono: &[f32],
+        requests: &[Vec<(usize, usize)>],
+        mut advance: impl FnMut(usize),
+    ) -> Result<(Vec<Option<Vec<f32>>>, Cells)> {
         let wrap = |e: ort::Error| Error::Model {
             path: self.frames_path.clone(),
             detail: e.to_string(),
@@ -102,9 +261,10 @@ impl Diarizer {
         } else {
             0
         };
-        let mut rows = vec![0f32; n * DIM];
+        let mut pass = Pass::new(requests, mono.len());
         let mut session = self.frames.lock().expect("frame model session poisoned");
         let mut start = 0;
+        let mut rows: Vec<f32> = Vec::new();
         while start < mono.len() && n > 0 {
             let end = (start + CHUNK).min(mono.len());
             // Read context on both sides, on the frame grid so rows line up.
@@ -120,23 +280,24 @@ impl Diarizer {
             let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
             let (shape, f) = out["frames"].try_extract_tensor::<f32>().map_err(wrap)?;
             let t = shape[2] as usize;
-            for i in 0..t {
+            // This chunk's own frames (centres in [start, end)), as rows.
+            let own = |i: &usize| {
                 let centre = a + i * HOP + CENTRE;
-                let g = (a / HOP) + i;
-                if centre < start || centre >= end || g >= n {
-                    continue;
+                centre >= start && centre < end && a / HOP + i < n
+            };
+            let first = (0..t).find(own);
+            if let Some(i0) = first {
+                let i1 = (i0..t).take_while(own).last().map_or(i0, |i| i + 1);
+                rows.clear();
+                for i in i0..i1 {
+                    rows.extend((0..DIM).map(|c| f[c * t + i]));
                 }
-                for c in 0..DIM {
-                    rows[g * DIM + c] = f[c * t + i];
-                }
+                pass.feed(a / HOP + i0, &rows);
             }
+            advance(end);
             start = end;
         }
-        Ok(Features {
-            rows,
-            n,
-            samples: mono.len(),
-        })
+        Ok(pass.finish())
     }
 
     /// Embeddings (L2-normalised) of pooled statistics, in one run of the
@@ -170,35 +331,118 @@ impl Diarizer {
 mod tests {
     use super::*;
 
-    fn features(values: &[f32]) -> Features {
-        Features {
-            rows: values
+    /// Frames whose every feature is the given value.
+    fn rows(values: &[f32]) -> Vec<f32> {
+        values
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, DIM))
+            .collect()
+    }
+
+    fn direct(values: &[f32]) -> (f32, f32) {
+        let n = values.len() as f32;
+        let m = values.iter().sum::<f32>() / n;
+        let v = values.iter().map(|x| (x - m).powi(2)).sum::<f32>() / (n - 1.0);
+        (m, v.sqrt())
+    }
+
+    /// Many sets over varied frames, fed in uneven chunks, against pooling
+    /// each set's frames directly.
+    #[test]
+    fn streamed_sets_match_pooling_their_frames_directly() {
+        let n = 300;
+        let mut seed = 7u64;
+        let mut rnd = |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % m
+        };
+        let all: Vec<f32> = (0..n * DIM).map(|_| rnd(1000) as f32 / 100.0).collect();
+        let requests: Vec<Vec<(usize, usize)>> = (0..40)
+            .map(|_| {
+                (0..1 + rnd(5))
+                    .map(|_| {
+                        let a = rnd(n * HOP);
+                        (a, a + rnd(60 * HOP))
+                    })
+                    .collect()
+            })
+            .collect();
+        let samples = n * HOP + 400;
+        let mut pass = Pass::new(&requests, samples);
+        let mut g = 0;
+        while g < n {
+            let end = (g + 1 + rnd(70)).min(n);
+            pass.feed(g, &all[g * DIM..end * DIM]);
+            g = end;
+        }
+        let (sets, _) = pass.finish();
+        for (req, got) in requests.iter().zip(&sets) {
+            let mut frames: Vec<usize> = req
                 .iter()
-                .flat_map(|&v| std::iter::repeat_n(v, DIM))
-                .collect(),
-            n: values.len(),
-            samples: values.len() * HOP,
+                .flat_map(|&(a, b)| frames_in(a, b))
+                .filter(|&g| g < n)
+                .collect();
+            frames.sort_unstable();
+            frames.dedup();
+            let mut acc = Acc::new();
+            frames
+                .iter()
+                .for_each(|&g| acc.push(&all[g * DIM..(g + 1) * DIM]));
+            match (acc.stats(), got) {
+                (None, None) => {}
+                (Some(want), Some(got)) => {
+                    for (w, x) in want.iter().zip(got) {
+                        assert!((w - x).abs() < 1e-4, "{req:?}: {w} vs {x}");
+                    }
+                }
+                (w, g) => panic!("{req:?}: {} vs {}", w.is_some(), g.is_some()),
+            }
         }
     }
 
     #[test]
     fn frames_are_those_centred_in_the_range() {
-        let f = features(&[0.0; 10]);
-        assert_eq!(f.frames_in(0, CENTRE), 0..0);
-        assert_eq!(f.frames_in(0, CENTRE + 1), 0..1);
-        assert_eq!(f.frames_in(HOP + CENTRE, HOP + CENTRE + 1), 1..2);
-        assert_eq!(f.frames_in(CENTRE + 1, 3 * HOP + CENTRE), 1..3);
-        assert_eq!(f.frames_in(0, 100 * HOP), 0..10);
+        assert_eq!(frames_in(0, CENTRE), 0..0);
+        assert_eq!(frames_in(0, CENTRE + 1), 0..1);
+        assert_eq!(frames_in(HOP + CENTRE, HOP + CENTRE + 1), 1..2);
+        assert_eq!(frames_in(CENTRE + 1, 3 * HOP + CENTRE), 1..3);
+        assert_eq!(frames_in(0, 10 * HOP), 0..10);
     }
 
     #[test]
-    fn stats_are_mean_then_sample_deviation_of_each_frame_once() {
-        let f = features(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        // Overlapping ranges count each frame once: frames 0..5.
-        let s = f.stats(&[(0, 3 * HOP), (2 * HOP, 5 * HOP)]).unwrap();
+    fn a_set_fed_in_pieces_gets_the_mean_and_sample_deviation_of_each_frame_once() {
+        let values: Vec<f32> = (0..40).map(|i| ((i * 7) % 11) as f32).collect();
+        let samples = values.len() * HOP;
+        // Overlapping ranges: frames 2..30 once.
+        let requests = vec![
+            vec![(2 * HOP, 20 * HOP), (10 * HOP, 30 * HOP)],
+            vec![(0, 4 * HOP)],
+        ];
+        let mut pass = Pass::new(&requests, samples);
+        let all = rows(&values);
+        // Chunks that split the first set twice.
+        pass.feed(0, &all[..7 * DIM]);
+        pass.feed(7, &all[7 * DIM..25 * DIM]);
+        pass.feed(25, &all[25 * DIM..]);
+        let (sets, cells) = pass.finish();
+        let s = sets[0].as_ref().unwrap();
+        let (m, sd) = direct(&values[2..30]);
         assert_eq!(s.len(), 2 * DIM);
-        assert!((s[0] - 3.0).abs() < 1e-6 && (s[DIM - 1] - 3.0).abs() < 1e-6);
-        assert!((s[DIM] - 2.5f32.sqrt()).abs() < 1e-6);
-        assert!(f.stats(&[(0, 4 * HOP)]).is_none(), "under MIN_FRAMES");
+        assert!((s[0] - m).abs() < 1e-5 && (s[DIM - 1] - m).abs() < 1e-5);
+        assert!((s[DIM] - sd).abs() < 1e-5);
+        assert!(sets[1].is_none(), "4 frames is under MIN_FRAMES");
+
+        // Cells pool the same as the frames they hold.
+        // A frame belongs to the cell holding its centre.
+        let held = (0..values.len())
+            .take_while(|g| (g * HOP + CENTRE) / CELL < 2)
+            .count();
+        assert!(held >= MIN_FRAMES && held < values.len());
+        let c = cells.stats(0..2).unwrap();
+        let (m, sd) = direct(&values[..held]);
+        assert!((c[0] - m).abs() < 1e-5 && (c[DIM] - sd).abs() < 1e-5);
+        assert_eq!(cells.len(), samples.div_ceil(CELL));
     }
 }

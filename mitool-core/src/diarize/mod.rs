@@ -497,8 +497,8 @@ impl Diarizer {
         if samples.len() < MIN_EMBED_SAMPLES {
             return Ok(None);
         }
-        let features = self.features(samples)?;
-        let Some(stats) = features.stats(&[(0, samples.len())]) else {
+        let (mut sets, _) = self.frame_stats(samples, &[vec![(0, samples.len())]], |_| {})?;
+        let Some(stats) = sets.pop().flatten() else {
             return Ok(None);
         };
         Ok(self.pool(&[stats])?.pop().flatten())
@@ -616,29 +616,45 @@ impl Diarizer {
         }
 
         // 2. One embedding per (window, local speaker) with enough solo
-        // speech, pooled from CAM++ frames computed once (frames.rs).
-        let features = self.features(mono)?;
-        sink.advance(&audio.path, Stage::Diarize, 2 * total_ms(mono.len()) / 3);
+        // speech, else from all its speech, pooled from CAM++ frames
+        // computed once (frames.rs).
         let min_alone = (self.config.min_embed_s as f64 / FRAME_S).ceil() as usize;
-        let mut stats: Vec<Vec<f32>> = Vec::new();
-        let mut owners: Vec<(usize, usize)> = Vec::new();
-        let mut leftovers: Vec<(usize, usize)> = Vec::new();
+        let mut requests: Vec<Vec<(usize, usize)>> = Vec::new();
+        // Per (window, local speaker): its solo and its whole request.
+        let mut asked: Vec<(usize, usize, Option<usize>, usize)> = Vec::new();
         for (w, frames) in local.iter().enumerate() {
             for k in 0..3 {
-                let alone: Vec<usize> = (0..FRAMES)
-                    .filter(|&i| frames[i][k] && frames[i].iter().filter(|&&x| x).count() == 1)
+                let active: Vec<usize> = (0..FRAMES).filter(|&i| frames[i][k]).collect();
+                if active.is_empty() {
+                    continue;
+                }
+                let alone: Vec<usize> = active
+                    .iter()
+                    .copied()
+                    .filter(|&i| frames[i].iter().filter(|&&x| x).count() == 1)
                     .collect();
-                let active = frames.iter().filter(|f| f[k]).count();
-                if alone.len() >= min_alone {
-                    if let Some(st) = features.stats(&spans(starts[w], &alone)) {
-                        stats.push(st);
-                        owners.push((w, k));
-                        continue;
-                    }
+                let solo = (alone.len() >= min_alone).then(|| {
+                    requests.push(spans(starts[w], &alone));
+                    requests.len() - 1
+                });
+                requests.push(spans(starts[w], &active));
+                asked.push((w, k, solo, requests.len() - 1));
+            }
+        }
+        let total = total_ms(mono.len());
+        let (mut pooled, cells) = self.frame_stats(mono, &requests, |done| {
+            sink.advance(&audio.path, Stage::Diarize, total / 3 + total_ms(done) / 3);
+        })?;
+        let mut stats: Vec<Vec<f32>> = Vec::new();
+        let mut owners: Vec<(usize, usize)> = Vec::new();
+        let mut leftovers: Vec<(usize, usize, usize)> = Vec::new();
+        for &(w, k, solo, all) in &asked {
+            match solo.and_then(|i| pooled[i].take()) {
+                Some(st) => {
+                    stats.push(st);
+                    owners.push((w, k));
                 }
-                if active > 0 {
-                    leftovers.push((w, k));
-                }
+                None => leftovers.push((w, k, all)),
             }
         }
         let mut embeddings: Vec<Vec<f32>> = Vec::new();
@@ -649,7 +665,10 @@ impl Diarizer {
                     embeddings.push(e);
                     kept.push(o);
                 }
-                None => leftovers.push(o),
+                None => {
+                    let all = asked.iter().find(|a| (a.0, a.1) == o).map(|a| a.3);
+                    leftovers.extend(all.map(|i| (o.0, o.1, i)));
+                }
             }
         }
         let mut owners = kept;
@@ -700,9 +719,8 @@ impl Diarizer {
         // their speech.
         let mut left: Vec<(usize, usize)> = Vec::new();
         let mut left_stats: Vec<Vec<f32>> = Vec::new();
-        for &(w, s) in &leftovers {
-            let active: Vec<usize> = (0..FRAMES).filter(|&i| local[w][i][s]).collect();
-            if let Some(st) = features.stats(&spans(starts[w], &active)) {
+        for &(w, s, i) in &leftovers {
+            if let Some(st) = pooled[i].take() {
                 left.push((w, s));
                 left_stats.push(st);
             }
@@ -773,7 +791,7 @@ impl Diarizer {
         let recount = decision.how == "estimated" && self.config.max_speakers >= 2;
         if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
             self.refine(
-                &features,
+                &cells,
                 &mut active,
                 &mut centroids,
                 &mut decision,

@@ -16,7 +16,7 @@ impl Diarizer {
     /// one local speaker, 1.5 s windows mostly hold one voice.
     pub(super) fn refine(
         &self,
-        features: &frames::Features,
+        cells: &frames::Cells,
         active: &mut Vec<Vec<bool>>,
         centroids: &mut Vec<Vec<f32>>,
         count: &mut CountDecision,
@@ -24,46 +24,52 @@ impl Diarizer {
         sink: &dyn Sink,
     ) -> Result<()> {
         let n_frames = active.first().map_or(0, Vec::len);
-        let samples = features.samples();
-        let len = ((self.config.refine_window_s * SAMPLE_RATE as f32) as usize).min(samples);
-        let hop = (self.config.refine_hop_s * SAMPLE_RATE as f32) as usize;
+        let samples = cells.samples();
+        // Short windows lie on the 0.25 s cell grid (frames.rs keeps
+        // statistics per cell, not per frame).
+        let cell = frames::CELL;
+        let n_cells = cells.len();
+        let len = ((self.config.refine_window_s * SAMPLE_RATE as f32 / cell as f32).round()
+            as usize)
+            .clamp(1, n_cells.max(1));
+        let hop = ((self.config.refine_hop_s * SAMPLE_RATE as f32) as usize).max(1);
         let speech: Vec<bool> = (0..n_frames).map(|g| active.iter().any(|a| a[g])).collect();
-        // Window starts (samples) over each stretch of speech, the last one
+        // Windows (first cell) over each stretch of speech, the last one
         // flush with its end; short stretches get one window centred on them.
         let mut windows: Vec<usize> = Vec::new();
+        let on_grid =
+            |start: f64| ((start / cell as f64).round().max(0.0) as usize).min(n_cells - len);
         for (a, b) in runs(&speech) {
             let (s0, s1) = (a * FRAME_STEP + FRAME_CENTRE, b * FRAME_STEP + FRAME_CENTRE);
-            let fit = |start: usize| start.min(samples - len);
-            if s1 - s0 <= len {
-                windows.push(fit(((s0 + s1) / 2).saturating_sub(len / 2)));
+            let span = len * cell;
+            if s1 - s0 <= span {
+                windows.push(on_grid((s0 + s1) as f64 / 2.0 - span as f64 / 2.0));
             } else {
-                let n = (s1 - s0 - len).div_ceil(hop) + 1;
-                let span = (s1 - s0 - len) as f64;
-                windows.extend(
-                    (0..n).map(|i| {
-                        fit(s0 + (span * i as f64 / (n - 1).max(1) as f64).round() as usize)
-                    }),
-                );
+                let n = (s1 - s0 - span).div_ceil(hop) + 1;
+                let gap = (s1 - s0 - span) as f64 / (n - 1).max(1) as f64;
+                windows.extend((0..n).map(|i| on_grid(s0 as f64 + gap * i as f64)));
             }
         }
+        windows.dedup();
         let total = total_ms(samples);
         let mut shorts: Vec<Short> = Vec::with_capacity(windows.len());
         for batch in windows.chunks(256) {
             let stats: Vec<(usize, Vec<f32>)> = batch
                 .iter()
-                .filter_map(|&a| features.stats(&[(a, a + len)]).map(|s| (a, s)))
+                .filter_map(|&j| cells.stats(j..j + len).map(|s| (j * cell, s)))
                 .collect();
             let (starts, stats): (Vec<usize>, Vec<Vec<f32>>) = stats.into_iter().unzip();
             for (&a, e) in starts.iter().zip(self.pool(&stats)?) {
                 let Some(emb) = e else { continue };
+                let end = (a + len * cell).min(samples);
                 let first = a.saturating_sub(FRAME_CENTRE) / FRAME_STEP;
-                let last = ((a + len).saturating_sub(FRAME_CENTRE) / FRAME_STEP + 1).min(n_frames);
+                let last = (end.saturating_sub(FRAME_CENTRE) / FRAME_STEP + 1).min(n_frames);
                 shorts.push(Short {
                     frames: first..last,
                     emb,
                 });
             }
-            let done = batch.last().map_or(0, |&a| total_ms(a));
+            let done = batch.last().map_or(0, |&j| total_ms(j * cell));
             sink.advance(&audio.path, Stage::Diarize, 2 * total / 3 + done / 3);
         }
         if count.how == "estimated" {
