@@ -87,10 +87,13 @@ def main():
             start = rnd.randrange(max(1, len(turns) - 40))
             make(rnd, turns[start:], people, a.seconds, os.path.join(a.out, name))
             print(f"{name}: {kind} {' '.join(people)}", file=sys.stderr, flush=True)
-    with open(os.path.join(a.out, "manifest.csv"), "w", newline="") as f:
+    # Written whole, then renamed: the two --half processes both write it.
+    tmp = os.path.join(a.out, f"manifest.csv.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["file", "half", "people", "voices", "kind"])
         w.writeheader()
         w.writerows(manifest)
+    os.replace(tmp, os.path.join(a.out, "manifest.csv"))
 
 
 def make(rnd, turns, people, seconds, base):

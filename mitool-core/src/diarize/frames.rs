@@ -171,14 +171,15 @@ impl Pass {
                 (frames, first, end)
             })
             .collect();
+        let n_cells = samples.div_ceil(CELL);
         Self {
             open: vec![None; sets.len()],
             done: vec![None; sets.len()],
             sets,
             cells: Cells {
-                n: vec![0; samples.div_ceil(CELL)],
-                mean: vec![0.0; samples.div_ceil(CELL) * DIM],
-                m2: vec![0.0; samples.div_ceil(CELL) * DIM],
+                n: vec![0; n_cells],
+                mean: vec![0.0; n_cells * DIM],
+                m2: vec![0.0; n_cells * DIM],
                 samples,
             },
             cell: (0, Acc::new()),

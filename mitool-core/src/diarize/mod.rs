@@ -645,30 +645,29 @@ impl Diarizer {
         let (mut pooled, cells) = self.frame_stats(mono, &requests, |done| {
             sink.advance(&audio.path, Stage::Diarize, total / 3 + total_ms(done) / 3);
         })?;
+        // (window, local speaker, its whole request) of each solo embedding,
+        // and of each local speaker left to embed from all its speech.
         let mut stats: Vec<Vec<f32>> = Vec::new();
-        let mut owners: Vec<(usize, usize)> = Vec::new();
+        let mut owners: Vec<(usize, usize, usize)> = Vec::new();
         let mut leftovers: Vec<(usize, usize, usize)> = Vec::new();
         for &(w, k, solo, all) in &asked {
             match solo.and_then(|i| pooled[i].take()) {
                 Some(st) => {
                     stats.push(st);
-                    owners.push((w, k));
+                    owners.push((w, k, all));
                 }
                 None => leftovers.push((w, k, all)),
             }
         }
         let mut embeddings: Vec<Vec<f32>> = Vec::new();
         let mut kept: Vec<(usize, usize)> = Vec::new();
-        for (e, o) in self.pool(&stats)?.into_iter().zip(owners) {
+        for (e, (w, k, all)) in self.pool(&stats)?.into_iter().zip(owners) {
             match e {
                 Some(e) => {
                     embeddings.push(e);
-                    kept.push(o);
+                    kept.push((w, k));
                 }
-                None => {
-                    let all = asked.iter().find(|a| (a.0, a.1) == o).map(|a| a.3);
-                    leftovers.extend(all.map(|i| (o.0, o.1, i)));
-                }
+                None => leftovers.push((w, k, all)),
             }
         }
         let mut owners = kept;
