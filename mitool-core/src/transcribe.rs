@@ -264,7 +264,7 @@ impl Transcriber {
                             return;
                         }
                         let chunk = &chunks[i];
-                        match self.run_chunk(&mut state, chunk, path) {
+                        match self.run_chunk(&mut state, chunk, samples, path) {
                             Ok(segs) => results.lock().expect("poisoned")[i] = Some(segs),
                             Err(e) => {
                                 *failure.lock().expect("poisoned") = Some(e);
@@ -301,6 +301,7 @@ impl Transcriber {
         &self,
         state: &mut whisper_rs::WhisperState,
         chunk: &Chunk,
+        source: &[f32],
         path: &Path,
     ) -> Result<Vec<Segment>> {
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 2 });
@@ -326,10 +327,10 @@ impl Transcriber {
         p.set_logprob_thold(-1.0);
         p.set_no_speech_thold(0.6);
         if self.config.fit_audio_ctx {
-            p.set_audio_ctx(fitted_audio_ctx(chunk.samples.len()));
+            p.set_audio_ctx(fitted_audio_ctx(chunk.len));
         }
         state
-            .full(p, &chunk.samples)
+            .full(p, &chunk.samples(source))
             .map_err(|e| Error::Transcribe {
                 path: path.to_path_buf(),
                 detail: e.to_string(),
@@ -458,15 +459,27 @@ pub fn collapse_repeats(words: &mut Vec<Word>) {
 }
 
 /// Speech regions packed into one Whisper input, with the map back to the
-/// recording's clock.
+/// recording's clock. Only the plan is kept: each chunk's samples are put
+/// together when its turn comes (`samples`), so a long recording is not
+/// held twice (its speech copied into chunks up front was 200 MB an hour).
 #[derive(Debug)]
 struct Chunk {
-    samples: Vec<f32>,
+    /// Samples in the chunk, silence between pieces and padding included.
+    len: usize,
     /// (offset in chunk, start in source, length), in samples.
     pieces: Vec<(usize, usize, usize)>,
 }
 
 impl Chunk {
+    /// The Whisper input: each piece at its offset, silence elsewhere.
+    fn samples(&self, source: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.len];
+        for &(off, src, len) in &self.pieces {
+            out[off..off + len].copy_from_slice(&source[src..src + len]);
+        }
+        out
+    }
+
     fn speech_ms(&self) -> u64 {
         self.pieces.iter().map(|p| p.2 as u64).sum::<u64>() * 1000 / SAMPLE_RATE as u64
     }
@@ -489,11 +502,12 @@ impl Chunk {
 fn pack_chunks(samples: &[f32], regions: &[Region], cfg: &TranscribeConfig) -> Vec<Chunk> {
     let max = (cfg.max_chunk_s * SAMPLE_RATE as f32) as usize;
     let gap = (cfg.gap_s * SAMPLE_RATE as f32) as usize;
-    let mut chunks = Vec::new();
-    let mut cur = Chunk {
-        samples: Vec::new(),
+    let empty = || Chunk {
+        len: 0,
         pieces: Vec::new(),
     };
+    let mut chunks = Vec::new();
+    let mut cur = empty();
     for r in regions {
         let r = Region {
             start: r.start.min(samples.len()),
@@ -503,30 +517,21 @@ fn pack_chunks(samples: &[f32], regions: &[Region], cfg: &TranscribeConfig) -> V
             continue;
         }
         let extra = if cur.pieces.is_empty() { 0 } else { gap };
-        if !cur.pieces.is_empty() && cur.samples.len() + extra + r.len() > max {
-            chunks.push(std::mem::replace(
-                &mut cur,
-                Chunk {
-                    samples: Vec::new(),
-                    pieces: Vec::new(),
-                },
-            ));
+        if !cur.pieces.is_empty() && cur.len + extra + r.len() > max {
+            chunks.push(std::mem::replace(&mut cur, empty()));
         }
         if !cur.pieces.is_empty() {
-            cur.samples.extend(std::iter::repeat_n(0.0, gap));
+            cur.len += gap;
         }
-        cur.pieces.push((cur.samples.len(), r.start, r.len()));
-        cur.samples.extend_from_slice(&samples[r.start..r.end]);
+        cur.pieces.push((cur.len, r.start, r.len()));
+        cur.len += r.len();
     }
     if !cur.pieces.is_empty() {
         chunks.push(cur);
     }
     // whisper.cpp skips inputs under a second; pad short chunks with silence.
     for c in &mut chunks {
-        if c.samples.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
-            c.samples
-                .resize(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10, 0.0);
-        }
+        c.len = c.len.max(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10);
     }
     chunks
 }
@@ -594,6 +599,14 @@ mod tests {
         assert!((chunks[0].to_source(1.0) - 2.0).abs() < 1e-3);
         assert!((chunks[0].to_source(2.8) - 10.5).abs() < 1e-3);
         assert!((chunks[1].to_source(5.0) - 80.0).abs() < 1e-3);
+        // Put together on demand: the speech at its offsets, silence between.
+        let samples: Vec<f32> = (0..16_000 * 100).map(|i| i as f32).collect();
+        let c = &pack_chunks(&samples, &regions, &cfg)[0];
+        let x = c.samples(&samples);
+        assert_eq!(x.len(), c.len);
+        let (off, src, len) = c.pieces[1];
+        assert_eq!(&x[off..off + len], &samples[src..src + len]);
+        assert!(x[c.pieces[0].2..off].iter().all(|&v| v == 0.0));
     }
 
     #[test]
