@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use crate::audio::{self, Audio, AudioConfig};
+use crate::audio::{self, Audio, AudioConfig, Samples};
 use crate::code::{Coder, CoderConfig};
 use crate::diarize::{Diarization, DiarizeConfig, Diarizer};
 use crate::error::{Error, Result};
@@ -273,7 +273,7 @@ impl<'s> Session<'s> {
     }
 
     /// Speech regions of a mono mix, with one VAD session for all recordings.
-    pub fn speech(&self, samples: &[f32], path: &Path, sink: &dyn Sink) -> Result<Vec<Region>> {
+    pub fn speech(&self, samples: &Samples, path: &Path, sink: &dyn Sink) -> Result<Vec<Region>> {
         let vad = lazy(&self.vad, || {
             crate::onnx::init(self.store)?;
             let model = self.store.require("silero-vad")?;

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use crate::audio::{Audio, SAMPLE_RATE};
+use crate::audio::{Audio, Samples, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::models::{sha256_file, Store};
 use crate::progress::{Sink, Stage};
@@ -172,7 +172,7 @@ impl Transcriber {
     /// Finds speech in `audio` (all channels mixed).
     pub fn speech_regions(
         &self,
-        samples: &[f32],
+        samples: &Samples,
         path: &Path,
         sink: &dyn Sink,
     ) -> Result<Vec<Region>> {
@@ -198,7 +198,7 @@ impl Transcriber {
     pub fn transcribe_speech(
         &self,
         audio: &Audio,
-        samples: &[f32],
+        samples: &Samples,
         regions: &[Region],
         sink: &dyn Sink,
     ) -> Result<Transcript> {
@@ -229,12 +229,12 @@ impl Transcriber {
     /// Transcribes the given regions of `samples`; times are in the recording's clock.
     pub fn transcribe_regions(
         &self,
-        samples: &[f32],
+        samples: &Samples,
         regions: &[Region],
         path: &Path,
         sink: &dyn Sink,
     ) -> Result<Vec<Segment>> {
-        let chunks = pack_chunks(samples, regions, &self.config);
+        let chunks = pack_chunks(samples.len(), regions, &self.config);
         let total_ms: u64 = chunks.iter().map(|c| c.speech_ms()).sum();
         sink.begin(path, Stage::Transcribe, total_ms);
         let next = AtomicUsize::new(0);
@@ -301,7 +301,7 @@ impl Transcriber {
         &self,
         state: &mut whisper_rs::WhisperState,
         chunk: &Chunk,
-        source: &[f32],
+        source: &Samples,
         path: &Path,
     ) -> Result<Vec<Segment>> {
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 2 });
@@ -472,10 +472,10 @@ struct Chunk {
 
 impl Chunk {
     /// The Whisper input: each piece at its offset, silence elsewhere.
-    fn samples(&self, source: &[f32]) -> Vec<f32> {
+    fn samples(&self, source: &Samples) -> Vec<f32> {
         let mut out = vec![0.0; self.len];
         for &(off, src, len) in &self.pieces {
-            out[off..off + len].copy_from_slice(&source[src..src + len]);
+            source.read_into(src, &mut out[off..off + len]);
         }
         out
     }
@@ -499,7 +499,8 @@ impl Chunk {
     }
 }
 
-fn pack_chunks(samples: &[f32], regions: &[Region], cfg: &TranscribeConfig) -> Vec<Chunk> {
+/// Packs `regions` of a recording of `total` samples into chunks.
+fn pack_chunks(total: usize, regions: &[Region], cfg: &TranscribeConfig) -> Vec<Chunk> {
     let max = (cfg.max_chunk_s * SAMPLE_RATE as f32) as usize;
     let gap = (cfg.gap_s * SAMPLE_RATE as f32) as usize;
     let empty = || Chunk {
@@ -510,8 +511,8 @@ fn pack_chunks(samples: &[f32], regions: &[Region], cfg: &TranscribeConfig) -> V
     let mut cur = empty();
     for r in regions {
         let r = Region {
-            start: r.start.min(samples.len()),
-            end: r.end.min(samples.len()),
+            start: r.start.min(total),
+            end: r.end.min(total),
         };
         if r.is_empty() {
             continue;
@@ -592,7 +593,7 @@ mod tests {
             }, // 75–100 s (25 s)
         ];
         let cfg = TranscribeConfig::default();
-        let chunks = pack_chunks(&samples, &regions, &cfg);
+        let chunks = pack_chunks(samples.len(), &regions, &cfg);
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0].pieces.len(), 2);
         // 2 s into chunk 0 is 3 s of source; 2.3 + 0.5 s is 10.5 s.
@@ -600,12 +601,16 @@ mod tests {
         assert!((chunks[0].to_source(2.8) - 10.5).abs() < 1e-3);
         assert!((chunks[1].to_source(5.0) - 80.0).abs() < 1e-3);
         // Put together on demand: the speech at its offsets, silence between.
-        let samples: Vec<f32> = (0..16_000 * 100).map(|i| i as f32).collect();
-        let c = &pack_chunks(&samples, &regions, &cfg)[0];
+        let samples = Samples::from_f32(
+            &(0..16_000 * 100)
+                .map(|i| i as f32 / 3e6)
+                .collect::<Vec<_>>(),
+        );
+        let c = &chunks[0];
         let x = c.samples(&samples);
         assert_eq!(x.len(), c.len);
         let (off, src, len) = c.pieces[1];
-        assert_eq!(&x[off..off + len], &samples[src..src + len]);
+        assert_eq!(x[off..off + len], samples.read(src..src + len));
         assert!(x[c.pieces[0].2..off].iter().all(|&v| v == 0.0));
     }
 

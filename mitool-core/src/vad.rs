@@ -10,7 +10,7 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use crate::audio::SAMPLE_RATE;
+use crate::audio::{Samples, SAMPLE_RATE};
 use crate::error::{Error, Result};
 
 /// Samples Silero scores at a time at 16 kHz.
@@ -113,7 +113,7 @@ impl Vad {
     /// Speech probability of every [`WINDOW`] of `samples`.
     pub fn probabilities(
         &mut self,
-        samples: &[f32],
+        samples: &Samples,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
         let wrap = |e: ort::Error| Error::Model {
@@ -125,11 +125,10 @@ impl Vad {
         let n = samples.len().div_ceil(WINDOW);
         let mut probs = Vec::with_capacity(n);
         let sr = Tensor::from_array(((), vec![SAMPLE_RATE as i64])).map_err(wrap)?;
-        for (i, chunk) in samples.chunks(WINDOW).enumerate() {
+        for i in 0..n {
             // The new window follows the last CONTEXT samples of the previous one.
             input.copy_within(WINDOW.., 0);
-            input[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
-            input[CONTEXT + chunk.len()..].fill(0.0);
+            samples.read_into(i * WINDOW, &mut input[CONTEXT..]);
             let x =
                 Tensor::from_array(([1usize, CONTEXT + WINDOW], input.clone())).map_err(wrap)?;
             let s = Tensor::from_array(([2usize, 1, 128], state.clone())).map_err(wrap)?;
@@ -149,7 +148,11 @@ impl Vad {
     }
 
     /// Speech regions of `samples`.
-    pub fn regions(&mut self, samples: &[f32], progress: impl FnMut(usize)) -> Result<Vec<Region>> {
+    pub fn regions(
+        &mut self,
+        samples: &Samples,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<Region>> {
         let probs = self.probabilities(samples, progress)?;
         Ok(regions_from_probabilities(
             &probs,

@@ -207,7 +207,7 @@ fn stereo_with_one_voice_per_channel_uses_the_channels() {
     let l = &audio.channels[0];
     let a = (first_left.start * 16_000.0) as usize;
     let b = (first_left.end * 16_000.0) as usize;
-    let e = |c: &[f32]| c[a..b].iter().map(|x| x * x).sum::<f32>();
+    let e = |c: &mitool_core::audio::Samples| c.iter_range(a..b).map(|x| x * x).sum::<f32>();
     assert!(e(l) > e(&audio.channels[1]));
 }
 
@@ -245,7 +245,7 @@ fn voice_sample(wav: &Path, label: &str, out: &Path) {
     let mut own = Vec::new();
     for t in reference.turns.iter().filter(|t| t.speaker == k) {
         let (a, b) = ((t.start * 16_000.0) as usize, (t.end * 16_000.0) as usize);
-        own.extend_from_slice(&mono[a..b.min(mono.len())]);
+        own.extend(mono.iter_range(a..b));
     }
     write_wav16(out, &own);
 }
@@ -377,6 +377,6 @@ fn split_campplus_gives_the_whole_models_embeddings() {
     let Some(shared) = shared_audio() else { return };
     let audio = decode(&shared.join("ami-sample.wav"), &AudioConfig::default()).unwrap();
     let mono = audio.mono();
-    check(&mono[32000..80000], "ami_2_5s");
-    check(&mono[320000..368000], "ami_20_23s");
+    check(&mono.read(32000..80000), "ami_2_5s");
+    check(&mono.read(320000..368000), "ami_20_23s");
 }

@@ -71,7 +71,7 @@ struct Timing {
 fn timing(name: &str) -> Timing {
     let base = load("speech.wav");
     let a = load(name);
-    let (x, y) = (base.mono(), a.mono());
+    let (x, y) = (base.mono().to_vec(), a.mono().to_vec());
     let (lag, waveform_match) = best_lag(&x, &y);
     let (ex, ey) = (envelope(&x), envelope(&y));
     Timing {
@@ -120,7 +120,7 @@ fn the_sound_of_a_video_and_stereo_opus_decode() {
     assert_eq!((video.source_rate, video.channels.len()), (48_000, 1));
     let webm = load("speech.webm");
     assert_eq!((webm.source_rate, webm.channels.len()), (48_000, 2));
-    let (l, r) = (&webm.channels[0], &webm.channels[1]);
+    let (l, r) = (&webm.channels[0].to_vec(), &webm.channels[1].to_vec());
     assert!(correlation(l, r, 0) > 0.99);
 }
 

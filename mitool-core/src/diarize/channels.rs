@@ -6,7 +6,7 @@ impl Diarizer {
     pub(super) fn by_channel(
         &self,
         audio: &Audio,
-        mono: &[f32],
+        mono: &Samples,
         speech: Option<&[Region]>,
     ) -> Result<Diarization> {
         let duration_s = audio.duration_s();
@@ -30,9 +30,9 @@ impl Diarizer {
                 .skip(r.start / HOP)
             {
                 let (a, b) = (f * HOP, ((f + 1) * HOP).min(mono.len()));
-                *slot = (0..audio.channels.len()).max_by(|&x, &y| {
-                    energy(&audio.channels[x][a..b]).total_cmp(&energy(&audio.channels[y][a..b]))
-                });
+                let loudness = |c: usize| energy(&audio.channels[c].read(a..b));
+                *slot =
+                    (0..audio.channels.len()).max_by(|&x, &y| loudness(x).total_cmp(&loudness(y)));
             }
         }
         let smoothed: Vec<Option<usize>> = (0..n)
@@ -69,7 +69,7 @@ impl Diarizer {
             for t in turns.iter().filter(|t| t.speaker == c) {
                 let a = (t.start * SAMPLE_RATE as f64) as usize;
                 let b = ((t.end * SAMPLE_RATE as f64) as usize).min(mono.len());
-                own.extend_from_slice(&audio.channels[c][a..b]);
+                own.extend(audio.channels[c].iter_range(a..b));
                 if own.len() > 60 * SAMPLE_RATE as usize {
                     break;
                 }
@@ -89,9 +89,9 @@ impl Diarizer {
 /// Whether each voice dominates its own channel: in most loud frames one
 /// channel is at least 10 dB above the others, and at least two channels
 /// take turns at dominating.
-pub fn channels_look_like_speakers(channels: &[Vec<f32>]) -> bool {
+pub fn channels_look_like_speakers(channels: &[Samples]) -> bool {
     const HOP: usize = 480;
-    let n = channels.first().map_or(0, Vec::len) / HOP;
+    let n = channels.first().map_or(0, Samples::len) / HOP;
     if channels.len() < 2 || n == 0 {
         return false;
     }
@@ -100,7 +100,7 @@ pub fn channels_look_like_speakers(channels: &[Vec<f32>]) -> bool {
         .map(|f| {
             channels
                 .iter()
-                .map(|c| db(&c[f * HOP..(f + 1) * HOP]))
+                .map(|c| db(&c.read(f * HOP..(f + 1) * HOP)))
                 .collect()
         })
         .collect();
@@ -156,6 +156,7 @@ mod tests {
         for (i, x) in r.iter_mut().enumerate().take(16_000) {
             *x += 0.003 * l[i];
         }
+        let (l, r) = (Samples::from(l), Samples::from(r));
         assert!(channels_look_like_speakers(&[l.clone(), r]));
         assert!(!channels_look_like_speakers(&[l.clone(), l]));
     }

@@ -38,6 +38,31 @@ const MIN_FRAMES: usize = 5;
 /// Samples per cell of the short-window grid (0.25 s).
 pub(super) const CELL: usize = 4000;
 
+/// Audio the frame model reads a stretch at a time: a recording's samples,
+/// or a clip already in memory as f32 (read as it is, not rounded to 16 bits).
+pub(super) trait Source {
+    fn len(&self) -> usize;
+    fn read(&self, range: std::ops::Range<usize>) -> Vec<f32>;
+}
+
+impl Source for Samples {
+    fn len(&self) -> usize {
+        Samples::len(self)
+    }
+    fn read(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        Samples::read(self, range)
+    }
+}
+
+impl Source for [f32] {
+    fn len(&self) -> usize {
+        <[f32]>::len(self)
+    }
+    fn read(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        self[range].to_vec()
+    }
+}
+
 /// Running mean and sum of squared deviations of frames (Welford), merged
 /// with Chan's formula; f64 so long stretches lose nothing.
 #[derive(Clone)]
@@ -249,7 +274,7 @@ impl Diarizer {
     /// each 0.25 s cell. `advance` hears how many samples are done.
     pub(super) fn frame_stats(
         &self,
-        mono: &[f32],
+        mono: &(impl Source + ?Sized),
         requests: &[Vec<(usize, usize)>],
         mut advance: impl FnMut(usize),
     ) -> Result<(Vec<Option<Vec<f32>>>, Cells)> {
@@ -274,7 +299,7 @@ impl Diarizer {
             if b - a < MIN_INPUT {
                 a = b.saturating_sub(MIN_INPUT) / HOP * HOP;
             }
-            let mut input = mono[a..b].to_vec();
+            let mut input = mono.read(a..b);
             input.resize(input.len().max(MIN_INPUT), 0.0);
             let len = input.len();
             let x = Tensor::from_array(([1, len], input)).map_err(wrap)?;

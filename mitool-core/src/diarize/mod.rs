@@ -41,7 +41,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{Audio, SAMPLE_RATE};
+use crate::audio::{Audio, Samples, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::models::Store;
 use crate::progress::{Sink, Stage};
@@ -464,7 +464,7 @@ impl Diarizer {
     pub fn diarize_speech(
         &self,
         audio: &Audio,
-        mono: &[f32],
+        mono: &Samples,
         speech: Option<&[Region]>,
         speakers: Option<usize>,
         sink: &dyn Sink,
@@ -516,12 +516,12 @@ impl Diarizer {
     pub fn embed_voice_speech(
         &self,
         audio: &Audio,
-        mono: &[f32],
+        mono: &Samples,
         regions: &[Region],
     ) -> Result<Vec<f32>> {
         let speech: Vec<f32> = regions
             .iter()
-            .flat_map(|r| mono[r.start..r.end].iter().copied())
+            .flat_map(|r| mono.iter_range(r.start..r.end))
             .collect();
         self.embed(&speech)?.ok_or_else(|| Error::NoAudio {
             path: audio.path.clone(),
@@ -569,7 +569,7 @@ impl Diarizer {
     fn neural(
         &self,
         audio: &Audio,
-        mono: &[f32],
+        mono: &Samples,
         speakers: Option<usize>,
         sink: &dyn Sink,
     ) -> Result<Diarization> {
@@ -588,8 +588,7 @@ impl Diarizer {
         }
         let window = |s: usize| -> Vec<f32> {
             let mut w = vec![0f32; CHUNK];
-            let e = (s + CHUNK).min(mono.len());
-            w[..e - s].copy_from_slice(&mono[s..e]);
+            mono.read_into(s, &mut w);
             w
         };
 
@@ -831,7 +830,7 @@ fn empty(method: &str, duration_s: f64) -> Diarization {
 }
 
 /// True when nothing in `samples` rises above -60 dBFS.
-fn is_silent(samples: &[f32]) -> bool {
+fn is_silent(samples: &Samples) -> bool {
     samples.iter().all(|x| x.abs() < 1e-3)
 }
 
