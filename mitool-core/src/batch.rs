@@ -476,10 +476,13 @@ impl<'s> Pipeline<'s> {
         let _ = std::fs::remove_file(dir.join("failure.json"));
         remove_stale_temps(&dir);
         let result = self.process(job, sink);
-        match result.and_then(|r| self.write(job, &dir, &hash, r)) {
+        let outcome = match result.and_then(|r| self.write(job, &dir, &hash, r)) {
             Ok(s) => Ok(Outcome::Done(Box::new(s))),
             Err(e) => fail(e.stage, e.error),
-        }
+        };
+        // The recording and its results are gone: the next session starts lean.
+        crate::mem::release();
+        outcome
     }
 
     /// The session in memory.

@@ -33,6 +33,7 @@ pub mod diarize;
 pub mod error;
 pub mod eval;
 pub mod manifest;
+mod mem;
 pub mod miti;
 pub mod models;
 pub mod onnx;

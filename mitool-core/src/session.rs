@@ -364,12 +364,14 @@ impl<'s> Session<'s> {
             "transcribe",
             transcriber.transcribe_speech(audio, &mono, &speech, sink),
         )?;
+        crate::mem::release();
         let diarizer = at("diarize", self.diarizer())?;
         let diarization = at(
             "diarize",
             diarizer.diarize_speech(audio, &mono, Some(&speech), known.speakers, sink),
         )?;
         drop(mono);
+        crate::mem::release();
         let mut utterances = roles::attribute(
             &transcript,
             &diarization,
@@ -474,6 +476,7 @@ impl<'s> Session<'s> {
         sink: &dyn Sink,
     ) -> StageResult<SessionResult> {
         at("code", self.code(&mut utterances, path, sink))?;
+        crate::mem::release();
         let version = at("code", self.coder())?.version().to_string();
         sink.begin(path, Stage::Score, 1);
         let source = path
