@@ -30,7 +30,7 @@ impl Diarizer {
                 .skip(r.start / HOP)
             {
                 let (a, b) = (f * HOP, ((f + 1) * HOP).min(mono.len()));
-                let loudness = |c: usize| energy(&audio.channels[c].read(a..b));
+                let loudness = |c: usize| energy(audio.channels[c].iter_range(a..b));
                 *slot =
                     (0..audio.channels.len()).max_by(|&x, &y| loudness(x).total_cmp(&loudness(y)));
             }
@@ -95,12 +95,13 @@ pub fn channels_look_like_speakers(channels: &[Samples]) -> bool {
     if channels.len() < 2 || n == 0 {
         return false;
     }
-    let db = |x: &[f32]| 10.0 * (energy(x) + 1e-10).log10();
+    let db =
+        |x: &Samples, r: std::ops::Range<usize>| 10.0 * (energy(x.iter_range(r)) + 1e-10).log10();
     let frames: Vec<Vec<f32>> = (0..n)
         .map(|f| {
             channels
                 .iter()
-                .map(|c| db(&c.read(f * HOP..(f + 1) * HOP)))
+                .map(|c| db(c, f * HOP..(f + 1) * HOP))
                 .collect()
         })
         .collect();
