@@ -40,8 +40,8 @@
 #   - VAD parameters: faster-whisper's own defaults (threshold 0.5, silence
 #     2000 ms, padding 400 ms, no length cap), unless FW_VAD=mitool gives it
 #     mitool's (0.5, min speech 250 ms, silence 100 ms, padding 30 ms, regions
-#     of at most 28 s).
-#   - windows: mitool packs speech regions into chunks of at most 29 s and
+#     of at most 19 s).
+#   - windows: mitool packs speech regions into chunks of at most 20 s and
 #     shrinks the encoder to the chunk (audio_ctx); faster-whisper joins all
 #     speech and seeks through it in full 30 s windows.
 #   - threads: mitool runs THREADS single-threaded Whisper states side by

@@ -28,7 +28,7 @@ from faster_whisper import WhisperModel  # noqa: E402
 THREADS = int(os.environ.get("THREADS", "2"))
 # mitool's VadConfig defaults (mitool-core/src/vad.rs), for FW_VAD=mitool.
 MITOOL_VAD = {"threshold": 0.5, "min_speech_duration_ms": 250, "min_silence_duration_ms": 100,
-              "speech_pad_ms": 30, "max_speech_duration_s": 28.0}
+              "speech_pad_ms": 30, "max_speech_duration_s": 19.0}
 SETTINGS = {
     "language": "en",
     "beam_size": 1,                    # greedy, as mitool

@@ -39,7 +39,9 @@ pub struct TranscribeConfig {
     pub threads: usize,
     /// Speech detection settings.
     pub vad: VadConfig,
-    /// Longest chunk handed to Whisper, in seconds (Whisper's window is 30 s).
+    /// Longest chunk handed to Whisper, in seconds (Whisper's window is 30 s;
+    /// keep the VAD's `max_region_s` below it, or a long region makes its own
+    /// longer chunk).
     pub max_chunk_s: f32,
     /// Silence placed between two speech regions packed into one chunk.
     pub gap_s: f32,
@@ -54,7 +56,10 @@ impl Default for TranscribeConfig {
             language: "en".into(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             vad: VadConfig::default(),
-            max_chunk_s: 29.0,
+            // Not Whisper's 30 s: the encoder's attention grows with the square
+            // of the chunk, so 20 s chunks need about 45 MB less per state
+            // and transcribe 10-15% faster at the same WER (README, "Memory").
+            max_chunk_s: 20.0,
             gap_s: 0.3,
             fit_audio_ctx: true,
         }

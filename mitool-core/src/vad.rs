@@ -30,19 +30,20 @@ pub struct VadConfig {
     /// Padding added at each side of a region, so word edges are kept.
     pub speech_pad_ms: u32,
     /// Regions longer than this are cut at their quietest point
-    /// (Whisper reads at most 30 s at once).
+    /// (a region must fit in one transcription chunk).
     pub max_region_s: f32,
 }
 
 impl Default for VadConfig {
     fn default() -> Self {
-        // Silero's published defaults, with the region cap fitted to Whisper.
+        // Silero's published defaults, with the region cap fitted to the
+        // transcriber's 20 s chunks (`TranscribeConfig::max_chunk_s`).
         Self {
             threshold: 0.5,
             min_speech_ms: 250,
             min_silence_ms: 100,
             speech_pad_ms: 30,
-            max_region_s: 28.0,
+            max_region_s: 19.0,
         }
     }
 }

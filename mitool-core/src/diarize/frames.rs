@@ -37,6 +37,8 @@ const MIN_INPUT: usize = 8000;
 const MIN_FRAMES: usize = 5;
 /// Samples per cell of the short-window grid (0.25 s).
 pub(super) const CELL: usize = 4000;
+/// Rows per run of the pooling model.
+const POOL_BLOCK: usize = 256;
 
 /// Audio the frame model reads a stretch at a time: a recording's samples,
 /// or a clip already in memory as f32 (read as it is, not rounded to 16 bits).
@@ -326,30 +328,31 @@ impl Diarizer {
         Ok(pass.finish())
     }
 
-    /// Embeddings (L2-normalised) of pooled statistics, in one run of the
-    /// pooling model; `None` where it gave non-finite values.
+    /// Embeddings (L2-normalised) of pooled statistics; `None` where the
+    /// pooling model gave non-finite values. Runs in blocks of
+    /// [`POOL_BLOCK`] rows: the model works row by row, and one run over an
+    /// hour's requests would copy their statistics twice more (about 80 MB).
     pub(super) fn pool(&self, stats: &[Vec<f32>]) -> Result<Vec<Option<Vec<f32>>>> {
-        if stats.is_empty() {
-            return Ok(Vec::new());
-        }
         let wrap = |e: ort::Error| Error::Model {
             path: self.pool_path.clone(),
             detail: e.to_string(),
         };
-        let flat: Vec<f32> = stats.iter().flatten().copied().collect();
-        let x = Tensor::from_array(([stats.len(), 2 * DIM], flat)).map_err(wrap)?;
         let mut session = self.pool.lock().expect("pool model session poisoned");
-        let out = session.run(ort::inputs!["stats" => x]).map_err(wrap)?;
-        let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
-        Ok(e.chunks(e.len() / stats.len())
-            .map(|v| {
+        let mut embeddings = Vec::with_capacity(stats.len());
+        for block in stats.chunks(POOL_BLOCK) {
+            let flat: Vec<f32> = block.iter().flatten().copied().collect();
+            let x = Tensor::from_array(([block.len(), 2 * DIM], flat)).map_err(wrap)?;
+            let out = session.run(ort::inputs!["stats" => x]).map_err(wrap)?;
+            let (_, e) = out["embedding"].try_extract_tensor::<f32>().map_err(wrap)?;
+            embeddings.extend(e.chunks(e.len() / block.len()).map(|v| {
                 let mut v = v.to_vec();
                 v.iter().all(|x| x.is_finite()).then(|| {
                     normalise(&mut v);
                     v
                 })
-            })
-            .collect())
+            }));
+        }
+        Ok(embeddings)
     }
 }
 
