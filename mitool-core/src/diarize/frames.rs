@@ -474,4 +474,27 @@ mod tests {
         assert!((c[0] - m).abs() < 1e-5 && (c[DIM] - sd).abs() < 1e-5);
         assert_eq!(cells.len(), samples.div_ceil(CELL));
     }
+
+    /// Pooling in blocks gives each row the embedding it gets alone.
+    #[test]
+    fn pooling_in_blocks_matches_pooling_each_row_alone() {
+        let store = crate::models::Store::open(None).expect("models installed (bash scripts/test)");
+        let d = Diarizer::new(&store, Default::default()).expect("diarization models load");
+        let n = POOL_BLOCK + 3;
+        let stats: Vec<Vec<f32>> = (0..n)
+            .map(|r| {
+                (0..2 * DIM)
+                    .map(|c| ((r * 31 + c * 7) % 97) as f32 / 97.0)
+                    .collect()
+            })
+            .collect();
+        let all = d.pool(&stats).unwrap();
+        assert_eq!(all.len(), n);
+        for r in [0, POOL_BLOCK - 1, POOL_BLOCK, n - 1] {
+            let alone = d.pool(&stats[r..r + 1]).unwrap().pop().flatten().unwrap();
+            let cos = super::super::cosine(all[r].as_ref().unwrap(), &alone);
+            assert!(cos > 0.99999, "row {r}: cosine {cos}");
+        }
+        assert!(d.pool(&[]).unwrap().is_empty());
+    }
 }
