@@ -492,7 +492,7 @@ mod tests {
         assert_eq!(all.len(), n);
         for r in [0, POOL_BLOCK - 1, POOL_BLOCK, n - 1] {
             let alone = d.pool(&stats[r..r + 1]).unwrap().pop().flatten().unwrap();
-            let cos = super::super::cosine(all[r].as_ref().unwrap(), &alone);
+            let cos = crate::diarize::cosine(all[r].as_ref().unwrap(), &alone);
             assert!(cos > 0.99999, "row {r}: cosine {cos}");
         }
         assert!(d.pool(&[]).unwrap().is_empty());
