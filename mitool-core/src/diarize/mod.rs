@@ -35,10 +35,11 @@
 //! mode are in their own files.)
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorRef};
 use serde::{Deserialize, Serialize};
 
 use crate::audio::{Audio, Samples, SAMPLE_RATE};
@@ -71,6 +72,10 @@ const FRAME_S: f64 = FRAME_STEP as f64 / SAMPLE_RATE as f64;
 const POWERSET: [&[usize]; 7] = [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
 /// The shortest stretch embedded (0.1 s).
 const MIN_EMBED_SAMPLES: usize = 1600;
+/// Which of a window's three local speakers are active, per frame.
+type Local = Vec<[bool; 3]>;
+/// Windows per run of the segmentation model.
+const SEG_BATCH: usize = 4;
 
 /// Options for [`Diarizer`].
 #[derive(Debug, Clone)]
@@ -397,7 +402,6 @@ impl Diarization {
 /// The diarization models, loaded once and shared by every recording.
 pub struct Diarizer {
     config: DiarizeConfig,
-    segmentation: Mutex<Session>,
     frames: Mutex<Session>,
     pool: Mutex<Session>,
     seg_path: PathBuf,
@@ -428,8 +432,10 @@ impl Diarizer {
             });
         }
         let threads = config.threads.max(1);
+        // Segmentation sessions live for one recording (`segment_all`);
+        // this one only checks the model loads.
+        drop(crate::onnx::session(&paths[0], 1)?);
         Ok(Self {
-            segmentation: Mutex::new(crate::onnx::session(&paths[0], threads)?),
             frames: Mutex::new(crate::onnx::session(&paths[1], threads)?),
             pool: Mutex::new(crate::onnx::session(&paths[2], threads)?),
             seg_path: paths[0].clone(),
@@ -529,20 +535,76 @@ impl Diarizer {
         })
     }
 
-    fn segment(&self, windows: &[Vec<f32>]) -> Result<Vec<Vec<[bool; 3]>>> {
+    /// Local speakers per frame of the 10 s windows starting at `starts`.
+    /// Runs of `SEG_BATCH` windows are dealt round-robin to one-thread
+    /// sessions side by side (at most four): the model is mostly a 4-layer
+    /// LSTM, which one run spreads poorly over threads (festival-130, 304 s,
+    /// 2 cores: two one-thread sessions 2.4 s, one two-thread session
+    /// 2.7-4.0 s). The sessions live for this call only, arena and all.
+    fn segment_all(
+        &self,
+        mono: &Samples,
+        starts: &[usize],
+        audio: &Audio,
+        sink: &dyn Sink,
+    ) -> Result<Vec<Local>> {
+        let batches: Vec<&[usize]> = starts.chunks(SEG_BATCH).collect();
+        let threads = self.config.threads.max(1);
+        let workers = threads.min(4).min(batches.len()).max(1);
+        let results: Mutex<Vec<Option<Vec<Local>>>> = Mutex::new(vec![None; batches.len()]);
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let windows_done = AtomicUsize::new(0);
+        let fail = |e: Error| *failure.lock().expect("poisoned") = Some(e);
+        std::thread::scope(|s| {
+            for me in 0..workers {
+                let (batches, results, failure) = (&batches, &results, &failure);
+                let (windows_done, fail) = (&windows_done, &fail);
+                s.spawn(move || {
+                    let mut session =
+                        match crate::onnx::scratch_session(&self.seg_path, threads / workers) {
+                            Ok(session) => session,
+                            Err(e) => return fail(e),
+                        };
+                    let mut input = vec![0f32; SEG_BATCH * CHUNK];
+                    for b in (me..batches.len()).step_by(workers) {
+                        if failure.lock().expect("poisoned").is_some() {
+                            return;
+                        }
+                        let n = batches[b].len();
+                        for (&start, w) in batches[b].iter().zip(input.chunks_mut(CHUNK)) {
+                            mono.read_into(start, w);
+                        }
+                        match self.segment(&mut session, &input[..n * CHUNK]) {
+                            Ok(local) => results.lock().expect("poisoned")[b] = Some(local),
+                            Err(e) => return fail(e),
+                        }
+                        let n = windows_done.fetch_add(n, Ordering::SeqCst) + n;
+                        let done_ms = (n as u64 * total_ms(mono.len())) / starts.len() as u64;
+                        sink.advance(&audio.path, Stage::Diarize, done_ms / 3);
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().expect("poisoned") {
+            return Err(e);
+        }
+        Ok(results
+            .into_inner()
+            .expect("poisoned")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect())
+    }
+
+    /// Local speakers per frame of a run of windows (`CHUNK` samples each, end to end).
+    fn segment(&self, session: &mut Session, windows: &[f32]) -> Result<Vec<Local>> {
         let wrap = |e: ort::Error| Error::Model {
             path: self.seg_path.clone(),
             detail: e.to_string(),
         };
-        let mut flat = Vec::with_capacity(windows.len() * CHUNK);
-        for w in windows {
-            flat.extend_from_slice(w);
-        }
-        let x = Tensor::from_array(([windows.len(), 1, CHUNK], flat)).map_err(wrap)?;
-        let mut session = self
-            .segmentation
-            .lock()
-            .expect("segmentation session poisoned");
+        let x = TensorRef::from_array_view(([windows.len() / CHUNK, 1, CHUNK], windows))
+            .map_err(wrap)?;
         let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
         let (_, lp) = out["log_probs"].try_extract_tensor::<f32>().map_err(wrap)?;
         Ok(lp
@@ -586,24 +648,10 @@ impl Diarizer {
         while starts.last().unwrap() + CHUNK < mono.len() {
             starts.push(starts.last().unwrap() + step);
         }
-        let window = |s: usize| -> Vec<f32> {
-            let mut w = vec![0f32; CHUNK];
-            mono.read_into(s, &mut w);
-            w
-        };
 
-        // 1. Segmentation, a few windows per run.
-        let mut local: Vec<Vec<[bool; 3]>> = Vec::with_capacity(starts.len());
-        for batch in starts.chunks(4) {
-            let wins: Vec<Vec<f32>> = batch.iter().map(|&s| window(s)).collect();
-            local.extend(self.segment(&wins)?);
-            let done = (batch.last().unwrap() + CHUNK).min(mono.len());
-            sink.advance(
-                &audio.path,
-                Stage::Diarize,
-                (done as u64 * 1000) / (3 * 16_000),
-            );
-        }
+        // 1. Segmentation.
+        let mut local = self.segment_all(mono, &starts, audio, sink)?;
+        crate::mem::release();
         // Frames past the end of the recording are padding.
         let n_frames = mono.len().div_ceil(FRAME_STEP);
         for (w, &s) in local.iter_mut().zip(&starts) {
