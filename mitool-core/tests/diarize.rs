@@ -380,3 +380,27 @@ fn split_campplus_gives_the_whole_models_embeddings() {
     check(&mono.read(32000..80000), "ami_2_5s");
     check(&mono.read(320000..368000), "ami_20_23s");
 }
+
+#[test]
+fn the_number_of_threads_does_not_change_who_spoke_when() {
+    // Segmentation windows are dealt round-robin to one session per thread
+    // (at most four) and must come back in order, whatever the split.
+    let wav = fixtures().join("demo/good-mi.wav");
+    let audio = decode(&wav, &AudioConfig::default()).unwrap();
+    let rttm = |threads: usize| {
+        let d = Diarizer::new(
+            store(),
+            DiarizeConfig {
+                threads,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        d.diarize(&audio, &NullSink).unwrap().to_rttm("good-mi")
+    };
+    let one = rttm(1);
+    assert!(one.lines().count() > 10, "{one}");
+    for threads in [2, 3] {
+        assert_eq!(rttm(threads), one, "{threads} threads");
+    }
+}
