@@ -68,6 +68,14 @@ _mitool_has_pip() {
   fi
 }
 
+# OpenBLAS for whisper.cpp's BLAS backend: the header the build includes
+# (BLAS_INCLUDE_DIRS, .cargo/config.toml) and the library it links.
+_mitool_has_openblas() {
+  local root=$1 inc=${BLAS_INCLUDE_DIRS:-/usr/include/x86_64-linux-gnu/openblas-pthread}
+  [ -f "$root$inc/cblas.h" ] || return 1
+  compgen -G "$root/usr/lib/x86_64-linux-gnu/libopenblas.so*" >/dev/null
+}
+
 mitool_missing_packages() {
   local root=${1:-/}
   root=${root%/}
@@ -75,6 +83,7 @@ mitool_missing_packages() {
   _mitool_has_libclang "$root" || echo libclang-dev
   { _mitool_has_cmd "$root" cc && _mitool_has_cmd "$root" c++ && _mitool_has_cmd "$root" make; } || echo build-essential
   _mitool_has_pip "$root" || echo python3-pip
+  _mitool_has_openblas "$root" || echo libopenblas-dev
   local extra
   for extra in ${MITOOL_APT_EXTRA:-}; do
     _mitool_has_deb "$root" "$extra" || echo "$extra"

@@ -14,6 +14,7 @@ fn missing(root: &Path, extra_apt: &str) -> Vec<String> {
         .arg(root)
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env_remove("LIBCLANG_PATH")
+        .env_remove("BLAS_INCLUDE_DIRS")
         .env("MITOOL_APT_EXTRA", extra_apt)
         .output()
         .expect("bash runs");
@@ -39,7 +40,7 @@ fn touch(root: &Path, rel: &str, executable: bool) {
     }
 }
 
-/// A machine with compilers, cmake, Python with pip: everything but libclang.
+/// A machine with compilers, cmake, Python with pip and OpenBLAS: everything but libclang.
 fn machine_without_libclang() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for cmd in ["cc", "c++", "make", "cmake", "python3"] {
@@ -50,15 +51,27 @@ fn machine_without_libclang() -> tempfile::TempDir {
         "usr/lib/python3/dist-packages/pip/__init__.py",
         false,
     );
+    touch(d.path(), OPENBLAS_HEADER, false);
+    touch(d.path(), OPENBLAS_LIB, false);
     d
 }
+
+/// What libopenblas-dev installs that the build uses (Debian, Ubuntu).
+const OPENBLAS_HEADER: &str = "usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h";
+const OPENBLAS_LIB: &str = "usr/lib/x86_64-linux-gnu/libopenblas.so";
 
 #[test]
 fn an_empty_machine_needs_every_package() {
     let d = tempfile::tempdir().unwrap();
     assert_eq!(
         missing(d.path(), ""),
-        ["cmake", "libclang-dev", "build-essential", "python3-pip"]
+        [
+            "cmake",
+            "libclang-dev",
+            "build-essential",
+            "python3-pip",
+            "libopenblas-dev"
+        ]
     );
 }
 
@@ -125,4 +138,18 @@ fn extra_packages_are_checked_in_the_dpkg_database() {
     std::fs::create_dir_all(d.path().join("var/lib/dpkg")).unwrap();
     std::fs::write(d.path().join("var/lib/dpkg/status"), status).unwrap();
     assert_eq!(missing(d.path(), "chromium ffmpeg sox"), ["ffmpeg", "sox"]);
+}
+
+#[test]
+fn openblas_needs_both_the_header_and_the_library() {
+    // whisper.cpp's BLAS backend includes cblas.h and links libopenblas.
+    let d = machine_without_libclang();
+    touch(d.path(), "usr/lib/x86_64-linux-gnu/libclang-16.so.1", false);
+    assert!(missing(d.path(), "").is_empty());
+    std::fs::remove_file(d.path().join(OPENBLAS_LIB)).unwrap();
+    assert_eq!(missing(d.path(), ""), ["libopenblas-dev"]);
+    touch(d.path(), "usr/lib/x86_64-linux-gnu/libopenblas.so.0", false);
+    assert!(missing(d.path(), "").is_empty());
+    std::fs::remove_file(d.path().join(OPENBLAS_HEADER)).unwrap();
+    assert_eq!(missing(d.path(), ""), ["libopenblas-dev"]);
 }
