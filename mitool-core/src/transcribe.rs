@@ -47,6 +47,9 @@ pub struct TranscribeConfig {
     pub gap_s: f32,
     /// Shrink Whisper's encoder window to the chunk's length.
     pub fit_audio_ctx: bool,
+    /// Decode again the speech Whisper left after its last segment in a
+    /// chunk, when there is at least this much of it (s); 0 turns it off.
+    pub retry_after_s: f64,
 }
 
 impl Default for TranscribeConfig {
@@ -63,6 +66,9 @@ impl Default for TranscribeConfig {
             max_chunk_s: 20.0,
             gap_s: 0.3,
             fit_audio_ctx: true,
+            // Whisper's last end time can fall a little before the VAD's end
+            // of speech; 1.5 s of speech left is a turn, not that margin.
+            retry_after_s: 1.5,
         }
     }
 }
@@ -85,6 +91,11 @@ impl TranscribeConfig {
         }
         if !(0.0..=2.0).contains(&self.gap_s) {
             return Err(Error::Config("gap_s must be between 0 and 2".into()));
+        }
+        if !(0.0..=30.0).contains(&self.retry_after_s) {
+            return Err(Error::Config(
+                "retry_after_s must be between 0 and 30 (0 turns retries off)".into(),
+            ));
         }
         if self.language.is_empty() || self.language.len() > 8 {
             return Err(Error::Config(format!(
@@ -303,6 +314,11 @@ impl Transcriber {
         Ok(segments)
     }
 
+    /// Transcribes one chunk. Whisper sometimes stops early: when a window's
+    /// text ends on a single timestamp, whisper.cpp takes the rest of the
+    /// window as silence and skips it (on festival-127 that dropped an 8 s
+    /// turn, 28 words). Speech the VAD found after the last segment is
+    /// decoded again on its own, a few times at most.
     fn run_chunk(
         &self,
         state: &mut whisper_rs::WhisperState,
@@ -310,6 +326,34 @@ impl Transcriber {
         source: &Samples,
         path: &Path,
     ) -> Result<Vec<Segment>> {
+        let (mut out, mut stop) = self.decode_chunk(state, chunk, source, path)?;
+        let mut rest = chunk.after(stop);
+        for _ in 0..MAX_RETRIES {
+            let Some(r) = rest.take().filter(|r| {
+                self.config.retry_after_s > 0.0 && r.speech_s() >= self.config.retry_after_s
+            }) else {
+                break;
+            };
+            let (segs, s) = self.decode_chunk(state, &r, source, path)?;
+            if segs.is_empty() {
+                break;
+            }
+            out.extend(segs);
+            stop = s;
+            rest = r.after(stop);
+        }
+        Ok(out)
+    }
+
+    /// One whisper.cpp pass over a chunk: its segments on the recording's
+    /// clock, and where in the chunk (s) the last one ends (0 when none).
+    fn decode_chunk(
+        &self,
+        state: &mut whisper_rs::WhisperState,
+        chunk: &Chunk,
+        source: &Samples,
+        path: &Path,
+    ) -> Result<(Vec<Segment>, f64)> {
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 2 });
         p.set_n_threads(1);
         if self.config.language == "auto" {
@@ -343,6 +387,11 @@ impl Transcriber {
             })?;
         let eot = self.ctx.token_eot();
         let mut out = Vec::new();
+        // Where the model stopped, dropped segments included: a retry starts after them.
+        let stop = state
+            .as_iter()
+            .last()
+            .map_or(0.0, |s| s.end_timestamp() as f64 / 100.0);
         for seg in state.as_iter() {
             if seg.no_speech_probability() > 0.8 {
                 continue;
@@ -390,7 +439,7 @@ impl Transcriber {
                 words,
             });
         }
-        Ok(out)
+        Ok((out, stop))
     }
 }
 
@@ -486,6 +535,39 @@ impl Chunk {
         out
     }
 
+    /// The chunk's speech after `t` seconds (chunk clock) as a chunk of its own,
+    /// or None when nothing follows; `t` = 0 gives None (nothing was decoded,
+    /// and the same input would give the same answer).
+    fn after(&self, t: f64) -> Option<Chunk> {
+        let cut = (t.max(0.0) * SAMPLE_RATE as f64) as usize;
+        if cut == 0 {
+            return None;
+        }
+        let pieces: Vec<_> = self
+            .pieces
+            .iter()
+            .filter(|&&(off, _, len)| off + len > cut)
+            .map(|&(off, src, len)| {
+                let skip = cut.saturating_sub(off);
+                (off + skip - cut, src + skip, len - skip)
+            })
+            .collect();
+        let first = pieces.first()?.0;
+        let pieces: Vec<_> = pieces
+            .into_iter()
+            .map(|(off, src, len)| (off - first, src, len))
+            .collect();
+        let end = pieces.last().map_or(0, |p| p.0 + p.2);
+        Some(Chunk {
+            len: end.max(MIN_CHUNK),
+            pieces,
+        })
+    }
+
+    fn speech_s(&self) -> f64 {
+        self.pieces.iter().map(|p| p.2).sum::<usize>() as f64 / SAMPLE_RATE as f64
+    }
+
     fn speech_ms(&self) -> u64 {
         self.pieces.iter().map(|p| p.2 as u64).sum::<u64>() * 1000 / SAMPLE_RATE as u64
     }
@@ -504,6 +586,12 @@ impl Chunk {
         (src + within) as f64 / SAMPLE_RATE as f64
     }
 }
+
+/// whisper.cpp skips inputs under a second; short chunks are padded with silence.
+const MIN_CHUNK: usize = SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10;
+
+/// Most passes over what Whisper left of one chunk (each must make progress).
+const MAX_RETRIES: usize = 3;
 
 /// Packs `regions` of a recording of `total` samples into chunks.
 fn pack_chunks(total: usize, regions: &[Region], cfg: &TranscribeConfig) -> Vec<Chunk> {
@@ -536,9 +624,8 @@ fn pack_chunks(total: usize, regions: &[Region], cfg: &TranscribeConfig) -> Vec<
     if !cur.pieces.is_empty() {
         chunks.push(cur);
     }
-    // whisper.cpp skips inputs under a second; pad short chunks with silence.
     for c in &mut chunks {
-        c.len = c.len.max(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10);
+        c.len = c.len.max(MIN_CHUNK);
     }
     chunks
 }
@@ -621,6 +708,32 @@ mod tests {
     }
 
     #[test]
+    fn what_follows_a_time_in_a_chunk_is_a_chunk_of_its_own() {
+        // Pieces at 0-2 s (source 1-3 s) and 2.3-4.3 s (source 10-12 s).
+        let c = Chunk {
+            len: 68_800,
+            pieces: vec![(0, 16_000, 32_000), (36_800, 160_000, 32_000)],
+        };
+        // Cut in the gap: the second piece alone, at the start.
+        let r = c.after(2.1).unwrap();
+        assert_eq!(r.pieces, vec![(0, 160_000, 32_000)]);
+        assert_eq!(r.len, 32_000);
+        assert!((r.to_source(1.0) - 11.0).abs() < 1e-3);
+        // Cut inside the first piece: its rest, then the second at its old distance.
+        let r = c.after(1.5).unwrap();
+        assert_eq!(
+            r.pieces,
+            vec![(0, 40_000, 8_000), (12_800, 160_000, 32_000)]
+        );
+        assert!((r.speech_s() - 2.5).abs() < 1e-9);
+        // Nothing decoded (same input, same answer) or nothing left: no retry.
+        assert!(c.after(0.0).is_none());
+        assert!(c.after(4.3).is_none());
+        // A short rest is padded as any short chunk.
+        assert_eq!(c.after(4.0).unwrap().len, MIN_CHUNK);
+    }
+
+    #[test]
     fn audio_ctx_fits_the_chunk() {
         assert_eq!(fitted_audio_ctx(16_000 * 30), 1500);
         let c = fitted_audio_ctx(16_000 * 5);
@@ -632,6 +745,11 @@ mod tests {
         let mut c = TranscribeConfig::default();
         assert!(c.validate().is_ok());
         c.threads = 0;
+        assert!(c.validate().is_err());
+        let c = TranscribeConfig {
+            retry_after_s: -1.0,
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
     }
 }
