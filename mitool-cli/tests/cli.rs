@@ -121,3 +121,30 @@ fn models_verify_passes_and_a_missing_store_says_how_to_fix_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mitool models install"), "{err}");
 }
+
+/// OpenBLAS falls back to SSE3 kernels on CPUs it does not know; mitool starts
+/// itself again with better ones where the CPU has them (`mitool_core::blas`).
+#[test]
+fn blas_kernels_are_not_the_generic_fallback_where_the_cpu_can_do_better() {
+    let out = mitool().args(["models", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kernel = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BLAS kernels (OpenBLAS): "))
+        .unwrap_or_else(|| panic!("no BLAS line in `mitool models list`:\n{stdout}"));
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        assert!(
+            !kernel.eq_ignore_ascii_case("prescott"),
+            "OpenBLAS runs its generic kernels on an AVX2 CPU"
+        );
+    }
+    // Asked for by name, the user's choice stands.
+    let out = mitool()
+        .args(["models", "list"])
+        .env("OPENBLAS_CORETYPE", "Haswell")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BLAS kernels (OpenBLAS): Haswell"));
+}

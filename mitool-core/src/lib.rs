@@ -28,6 +28,7 @@
 
 pub mod audio;
 pub mod batch;
+pub mod blas;
 pub mod code;
 pub mod diarize;
 pub mod error;
