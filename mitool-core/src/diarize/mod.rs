@@ -651,6 +651,7 @@ impl Diarizer {
 
         // 1. Segmentation.
         let mut local = self.segment_all(mono, &starts, audio, sink)?;
+        // The segmentation workers' heaps go back to the system before CAM++ adds its own.
         crate::mem::release();
         // Frames past the end of the recording are padding.
         let n_frames = mono.len().div_ceil(FRAME_STEP);
