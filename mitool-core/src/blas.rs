@@ -42,9 +42,9 @@ pub fn better_kernel() -> Option<&'static str> {
 
 /// What the CPU can run, as far as OpenBLAS's kernels care.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Cpu {
-    pub avx2_fma: bool,
-    pub avx512: bool,
+struct Cpu {
+    avx2_fma: bool,
+    avx512: bool,
 }
 
 fn cpu() -> Cpu {

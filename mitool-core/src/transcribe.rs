@@ -326,20 +326,19 @@ impl Transcriber {
         source: &Samples,
         path: &Path,
     ) -> Result<Vec<Segment>> {
-        let (mut out, mut stop) = self.decode_chunk(state, chunk, source, path)?;
+        let (mut out, stop) = self.decode_chunk(state, chunk, source, path)?;
+        let min_ms = (self.config.retry_after_s * 1000.0) as u64;
+        let retries = if min_ms > 0 { MAX_RETRIES } else { 0 };
         let mut rest = chunk.after(stop);
-        for _ in 0..MAX_RETRIES {
-            let Some(r) = rest.take().filter(|r| {
-                self.config.retry_after_s > 0.0 && r.speech_s() >= self.config.retry_after_s
-            }) else {
+        for _ in 0..retries {
+            let Some(r) = rest.take().filter(|r| r.speech_ms() >= min_ms) else {
                 break;
             };
-            let (segs, s) = self.decode_chunk(state, &r, source, path)?;
+            let (segs, stop) = self.decode_chunk(state, &r, source, path)?;
             if segs.is_empty() {
                 break;
             }
             out.extend(segs);
-            stop = s;
             rest = r.after(stop);
         }
         Ok(out)
@@ -543,29 +542,23 @@ impl Chunk {
         if cut == 0 {
             return None;
         }
+        // The new chunk starts at the cut, or at the next piece when the cut is in a gap.
+        let first = self.pieces.iter().find(|p| p.0 + p.2 > cut)?;
+        let base = cut.max(first.0);
         let pieces: Vec<_> = self
             .pieces
             .iter()
-            .filter(|&&(off, _, len)| off + len > cut)
+            .filter(|p| p.0 + p.2 > base)
             .map(|&(off, src, len)| {
-                let skip = cut.saturating_sub(off);
-                (off + skip - cut, src + skip, len - skip)
+                let skip = base.saturating_sub(off);
+                (off + skip - base, src + skip, len - skip)
             })
-            .collect();
-        let first = pieces.first()?.0;
-        let pieces: Vec<_> = pieces
-            .into_iter()
-            .map(|(off, src, len)| (off - first, src, len))
             .collect();
         let end = pieces.last().map_or(0, |p| p.0 + p.2);
         Some(Chunk {
             len: end.max(MIN_CHUNK),
             pieces,
         })
-    }
-
-    fn speech_s(&self) -> f64 {
-        self.pieces.iter().map(|p| p.2).sum::<usize>() as f64 / SAMPLE_RATE as f64
     }
 
     fn speech_ms(&self) -> u64 {
@@ -725,7 +718,7 @@ mod tests {
             r.pieces,
             vec![(0, 40_000, 8_000), (12_800, 160_000, 32_000)]
         );
-        assert!((r.speech_s() - 2.5).abs() < 1e-9);
+        assert_eq!(r.speech_ms(), 2500);
         // Nothing decoded (same input, same answer) or nothing left: no retry.
         assert!(c.after(0.0).is_none());
         assert!(c.after(4.3).is_none());
