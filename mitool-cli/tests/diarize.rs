@@ -47,7 +47,9 @@ fn diarize_writes_rttm_utterances_and_text_with_roles() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"campplus-frames") && names.contains(&"pyannote-segmentation-3.0"));
+    assert!(
+        names.contains(&"campplus-frames-int8") && names.contains(&"pyannote-segmentation-3.0")
+    );
     let txt = std::fs::read_to_string(dir.path().join("poor-mi.txt")).unwrap();
     assert!(
         txt.starts_with(&format!("[00:00] {p} (practitioner): ")),

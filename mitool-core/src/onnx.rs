@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 
 use crate::error::{Error, Result};
 use crate::models::Store;
@@ -59,6 +59,30 @@ pub fn session(model: &Path, threads: usize) -> Result<Session> {
 /// 700 MB instead of 305.)
 pub fn scratch_session(model: &Path, threads: usize) -> Result<Session> {
     open(model, threads, true)
+}
+
+/// Opens an ONNX model that lives for many calls with ONNX Runtime's CPU
+/// arena on, for a model whose runs are large (CAM++ on 32 s: tens of MB
+/// per layer). Within a call its buffers are reused run after run; the
+/// caller hands the last run of a call [`shrink_after`], which gives the
+/// arena's memory back. (CAM++ frames of 32 s: 0.22 s a run with the arena,
+/// 0.26-0.28 s without, where every layer's output is a fresh mmap.)
+pub fn arena_session(model: &Path, threads: usize) -> Result<Session> {
+    open(model, threads, true)
+}
+
+/// Run options that make a run of an [`arena_session`] free the arena's
+/// unused memory when it ends.
+pub fn shrink_after(model: &Path) -> Result<RunOptions> {
+    let wrap = |e: ort::Error| Error::Model {
+        path: model.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let mut options = RunOptions::new().map_err(wrap)?;
+    options
+        .set("memory.enable_memory_arena_shrinkage", "cpu:0")
+        .map_err(wrap)?;
+    Ok(options)
 }
 
 fn open(model: &Path, threads: usize, arena: bool) -> Result<Session> {

@@ -260,12 +260,8 @@ impl<'s> Session<'s> {
         }
         out.push(info("coder")?);
         if audio {
-            for name in [
-                "silero-vad",
-                "pyannote-segmentation-3.0",
-                "campplus-frames",
-                "campplus-pool",
-            ] {
+            let [seg, frames, pool, vad] = self.config.diarize.models();
+            for name in [vad, seg, frames, pool] {
                 out.push(info(name)?);
             }
         }

