@@ -52,21 +52,14 @@ pub fn session(model: &Path, threads: usize) -> Result<Session> {
     open(model, threads, false)
 }
 
-/// Opens an ONNX model for one call's work, with ONNX Runtime's CPU arena
-/// on: its buffers are reused run after run and go with the session. (Without
-/// the arena, sessions run from worker threads grew by ~20 MB a run on
-/// glibc's per-thread heaps: segmentation of a 5-minute file peaked at
-/// 700 MB instead of 305.)
-pub fn scratch_session(model: &Path, threads: usize) -> Result<Session> {
-    open(model, threads, true)
-}
-
-/// Opens an ONNX model that lives for many calls with ONNX Runtime's CPU
-/// arena on, for a model whose runs are large (CAM++ on 32 s: tens of MB
-/// per layer). Within a call its buffers are reused run after run; the
-/// caller hands the last run of a call [`shrink_after`], which gives the
-/// arena's memory back. (CAM++ frames of 32 s: 0.22 s a run with the arena,
-/// 0.26-0.28 s without, where every layer's output is a fresh mmap.)
+/// Opens an ONNX model with ONNX Runtime's CPU arena on: its buffers are
+/// reused run after run, and go with the session or, for a session kept
+/// across calls, after a run given [`shrink_after`]. For models whose runs
+/// are large or run from worker threads: without the arena, sessions run
+/// from worker threads grew by ~20 MB a run on glibc's per-thread heaps
+/// (segmentation of a 5-minute file peaked at 700 MB instead of 305), and
+/// every layer's output of CAM++ on 32 s was a fresh allocation (0.26-0.28 s
+/// a run instead of 0.22 s).
 pub fn arena_session(model: &Path, threads: usize) -> Result<Session> {
     open(model, threads, true)
 }

@@ -313,9 +313,11 @@ impl Diarizer {
             0
         };
         let mut pass = Pass::new(requests, mono.len());
+        if n == 0 {
+            return Ok(pass.finish());
+        }
         let chunks: Vec<Chunk> = (0..mono.len())
             .step_by(CHUNK)
-            .filter(|_| n > 0)
             .map(|start| Chunk::new(start, (start + CHUNK).min(mono.len()), mono.len()))
             .collect();
         let workers = self.frames.len().min(chunks.len()).max(1);

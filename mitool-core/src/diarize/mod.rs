@@ -578,7 +578,7 @@ impl Diarizer {
                 let (windows_done, fail) = (&windows_done, &fail);
                 s.spawn(move || {
                     let mut session =
-                        match crate::onnx::scratch_session(&self.seg_path, threads / workers) {
+                        match crate::onnx::arena_session(&self.seg_path, threads / workers) {
                             Ok(session) => session,
                             Err(e) => return fail(e),
                         };
