@@ -83,3 +83,48 @@ fn two_speaker_meeting_audio_in_float_wav_transcribes() {
     assert!(words(&t.text()).len() > 30, "{}", t.text());
     assert!(t.speech_s > 10.0 && t.speech_s <= 30.5);
 }
+
+#[test]
+fn speech_found_in_lanes_matches_the_one_stream_pass() {
+    use mitool_core::vad::{regions_from_probabilities, Vad, VadConfig};
+    // 80 s: three pieces side by side.
+    let audio = decode(
+        &fixtures().join("demo").join("good-mi.wav"),
+        &AudioConfig::default(),
+    )
+    .unwrap();
+    let mono = audio.mono();
+    mitool_core::onnx::init(store()).unwrap();
+    let mut vad = Vad::new(
+        &store().require("silero-vad").unwrap(),
+        VadConfig::default(),
+    )
+    .unwrap();
+    let one = vad.probabilities_in_lanes(&mono, 1, |_| {}).unwrap();
+    let lanes = vad.probabilities(&mono, |_| {}).unwrap();
+    assert_eq!(one.len(), lanes.len());
+    // The first piece starts where the one stream does: the same numbers.
+    let piece = one.len().div_ceil(3);
+    let first = one[..piece].iter().zip(&lanes[..piece]);
+    assert!(first.clone().all(|(a, b)| (a - b).abs() < 1e-4));
+    // Later pieces start from a fresh state after a warm-up: Silero's state
+    // never settles to the same numbers, but to the same decisions.
+    let agree = one
+        .iter()
+        .zip(&lanes)
+        .filter(|(a, b)| (**a > 0.5) == (**b > 0.5))
+        .count();
+    assert!(
+        agree as f64 >= 0.99 * one.len() as f64,
+        "{agree} of {}",
+        one.len()
+    );
+    let speech = |p: &[f32]| -> usize {
+        regions_from_probabilities(p, mono.len(), &VadConfig::default())
+            .iter()
+            .map(|r| r.len())
+            .sum()
+    };
+    let (a, b) = (speech(&one) as f64, speech(&lanes) as f64);
+    assert!((a - b).abs() <= 0.02 * a, "speech {a} vs {b} samples");
+}
