@@ -153,9 +153,9 @@ impl Vad {
         let lanes = n.div_ceil(MIN_PIECE).clamp(1, max_lanes.max(1));
         let piece = n.div_ceil(lanes);
         // Lane k owns windows [k * piece, (k + 1) * piece) and reads from
-        // `first[k]`; all run `steps` windows in lockstep.
+        // `first[k]` (lane 0 from the start); all run `steps` windows in lockstep.
         let first: Vec<usize> = (0..lanes)
-            .map(|k| (k * piece).saturating_sub(if k == 0 { 0 } else { WARM_UP }))
+            .map(|k| (k * piece).saturating_sub(WARM_UP))
             .collect();
         let steps = piece + WARM_UP;
         let width = CONTEXT + WINDOW;
@@ -176,7 +176,7 @@ impl Vad {
                 .run(ort::inputs!["input" => x, "state" => st, "sr" => sr.clone()])
                 .map_err(wrap)?;
             let (_, p) = out["output"].try_extract_tensor::<f32>().map_err(wrap)?;
-            for (k, &pk) in p.iter().enumerate().take(lanes) {
+            for (k, &pk) in p.iter().enumerate() {
                 let w = first[k] + step;
                 if (k * piece..((k + 1) * piece).min(n)).contains(&w) {
                     probs[w] = pk;

@@ -105,8 +105,10 @@ fn speech_found_in_lanes_matches_the_one_stream_pass() {
     assert_eq!(one.len(), lanes.len());
     // The first piece starts where the one stream does: the same numbers.
     let piece = one.len().div_ceil(3);
-    let first = one[..piece].iter().zip(&lanes[..piece]);
-    assert!(first.clone().all(|(a, b)| (a - b).abs() < 1e-4));
+    assert!(one[..piece]
+        .iter()
+        .zip(&lanes[..piece])
+        .all(|(a, b)| (a - b).abs() < 1e-4));
     // Later pieces start from a fresh state after a warm-up: Silero's state
     // never settles to the same numbers, but to the same decisions.
     let agree = one
