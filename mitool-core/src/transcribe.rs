@@ -1,12 +1,13 @@
 //! Local speech recognition with whisper.cpp (through whisper-rs).
 //!
-//! Speech regions from the VAD are packed into chunks of at most 30 s (with
+//! Speech regions from the VAD are packed into chunks of at most 20 s (with
 //! short silences between regions), so Whisper never sees long silences, the
 //! encoder runs on a fitted `audio_ctx` instead of a padded 30 s window, and
 //! an hours-long recording is processed piece by piece. Chunks are shared out
 //! to several whisper states with one thread each: measured faster than one
 //! state with several threads, and immune to the busy-waiting that made
-//! multi-threaded ggml crawl on a loaded machine.
+//! multi-threaded ggml crawl on a loaded machine. A chunk's words do not
+//! depend on which state decodes it, nor on the number of threads.
 //!
 //! Against Whisper's failure modes on silence and noise: no text context is
 //! carried between chunks, decoding falls back to higher temperatures when
@@ -263,25 +264,22 @@ impl Transcriber {
         let results: Mutex<Vec<Option<Vec<Segment>>>> = Mutex::new(vec![None; chunks.len()]);
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         let workers = self.config.threads.min(chunks.len()).max(1);
+        // A chunk's words depend on the chunk alone (see `decode_chunk`), so
+        // chunks go first-come to whichever state is free: the threads stay
+        // busy to the end, and the words are the same with any thread count.
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
                     let mut state = match self.ctx.create_state() {
                         Ok(st) => st,
                         Err(e) => {
-                            *failure.lock().expect("poisoned") = Some(Error::Transcribe {
-                                path: path.to_path_buf(),
-                                detail: format!("cannot allocate a Whisper state: {e}"),
-                            });
+                            *failure.lock().expect("poisoned") = Some(self.state_error(path, e));
                             return;
                         }
                     };
-                    // Chunks are dealt to states round-robin, not first-come: with the
-                    // temperature fallback a state's random generator carries over
-                    // between chunks, so a fixed assignment keeps runs reproducible.
-                    let me = next.fetch_add(1, Ordering::SeqCst);
-                    for i in (me..chunks.len()).step_by(workers) {
-                        if failure.lock().expect("poisoned").is_some() {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= chunks.len() || failure.lock().expect("poisoned").is_some() {
                             return;
                         }
                         let chunk = &chunks[i];
@@ -382,6 +380,8 @@ impl Transcriber {
         if self.config.fit_audio_ctx {
             p.set_audio_ctx(fitted_audio_ctx(chunk.len));
         }
+        let mut passes = Passes::default();
+        passes.watch(&mut p);
         state
             .full(p, &chunk.samples(source))
             .map_err(|e| Error::Transcribe {
@@ -442,7 +442,79 @@ impl Transcriber {
                 words,
             });
         }
+        if passes.sampled() {
+            *state = self
+                .ctx
+                .create_state()
+                .map_err(|e| self.state_error(path, e))?;
+        }
         Ok((out, stop))
+    }
+
+    fn state_error(&self, path: &Path, e: whisper_rs::WhisperError) -> Error {
+        Error::Transcribe {
+            path: path.to_path_buf(),
+            detail: format!("cannot allocate a Whisper state: {e}"),
+        }
+    }
+}
+
+/// What one `whisper_full` call did: how many 30 s windows it encoded and
+/// how many decoding passes it made over them. Each temperature fallback is
+/// one more pass over a window, decoded by sampling from the first
+/// decoder's random generator, which whisper.cpp seeds once per state: a
+/// state that has sampled would decode a later chunk's fallback otherwise
+/// than a fresh one, so it is replaced (fallbacks are rare) and every
+/// chunk's words depend on the chunk alone.
+#[derive(Debug, Default)]
+struct Passes {
+    windows: u32,
+    passes: u32,
+}
+
+impl Passes {
+    /// Counts into `self` during the next `full` call with `params`; `self`
+    /// must stay where it is until that call returns.
+    fn watch(&mut self, params: &mut FullParams) {
+        let me = (self as *mut Passes).cast::<std::ffi::c_void>();
+        // SAFETY: both callbacks only increment a counter in `self`, which
+        // outlives the `full` call; they run on the calling thread.
+        unsafe {
+            params.set_start_encoder_callback(Some(count_window));
+            params.set_start_encoder_callback_user_data(me);
+            params.set_filter_logits_callback(Some(count_pass));
+            params.set_filter_logits_callback_user_data(me);
+        }
+    }
+
+    /// Whether a fallback pass (which samples) ran.
+    fn sampled(&self) -> bool {
+        self.passes > self.windows
+    }
+}
+
+/// whisper.cpp calls this once per window, before encoding it.
+unsafe extern "C" fn count_window(
+    _ctx: *mut whisper_rs::whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs::whisper_rs_sys::whisper_state,
+    user_data: *mut std::ffi::c_void,
+) -> bool {
+    (*user_data.cast::<Passes>()).windows += 1;
+    true
+}
+
+/// whisper.cpp calls this for every token it picks; a pass's first token
+/// (none decoded yet) is picked once, by the first decoder, and copied to the others.
+unsafe extern "C" fn count_pass(
+    _ctx: *mut whisper_rs::whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs::whisper_rs_sys::whisper_state,
+    _tokens: *const whisper_rs::whisper_rs_sys::whisper_token_data,
+    n_tokens: std::os::raw::c_int,
+    _logits: *mut f32,
+    user_data: *mut std::ffi::c_void,
+) {
+    if n_tokens == 0 {
+        (*user_data.cast::<Passes>()).passes += 1;
     }
 }
 

@@ -85,6 +85,39 @@ fn two_speaker_meeting_audio_in_float_wav_transcribes() {
 }
 
 #[test]
+fn words_do_not_depend_on_the_number_of_threads() {
+    use mitool_core::audio::Audio;
+    use mitool_core::transcribe::{TranscribeConfig, Transcriber};
+    // The demo played backwards: Whisper's text on it looks degenerate, so
+    // it falls back to sampling on two of its five chunks. While a state
+    // carried its sampler from chunk to chunk, one thread and two gave
+    // different words here.
+    let audio = decode(
+        &fixtures().join("demo").join("good-mi.wav"),
+        &AudioConfig::default(),
+    )
+    .unwrap();
+    let mono = audio.mono();
+    let mut backwards: Vec<f32> = mono.iter_range(0..mono.len()).collect();
+    backwards.reverse();
+    let audio = Audio {
+        channels: vec![backwards.into()],
+        ..audio
+    };
+    let words = |threads| {
+        let config = TranscribeConfig {
+            threads,
+            ..Default::default()
+        };
+        let t = Transcriber::new(store(), config).unwrap();
+        t.transcribe(&audio, &NullSink).unwrap().segments
+    };
+    let one = words(1);
+    assert!(!one.is_empty());
+    assert_eq!(one, words(2));
+}
+
+#[test]
 fn speech_found_in_lanes_matches_the_one_stream_pass() {
     use mitool_core::vad::{regions_from_probabilities, Vad, VadConfig};
     // 80 s: three pieces side by side.
