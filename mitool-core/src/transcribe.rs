@@ -270,13 +270,8 @@ impl Transcriber {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
-                    let mut state = match self.ctx.create_state() {
-                        Ok(st) => st,
-                        Err(e) => {
-                            *failure.lock().expect("poisoned") = Some(self.state_error(path, e));
-                            return;
-                        }
-                    };
+                    // Made when needed: a state that sampled is dropped (see `decode_chunk`).
+                    let mut state = None;
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         if i >= chunks.len() || failure.lock().expect("poisoned").is_some() {
@@ -323,7 +318,7 @@ impl Transcriber {
     /// decoded again on its own, a few times at most.
     fn run_chunk(
         &self,
-        state: &mut whisper_rs::WhisperState,
+        state: &mut Option<whisper_rs::WhisperState>,
         chunk: &Chunk,
         source: &Samples,
         path: &Path,
@@ -350,7 +345,7 @@ impl Transcriber {
     /// clock, and where in the chunk (s) the last one ends (0 when none).
     fn decode_chunk(
         &self,
-        state: &mut whisper_rs::WhisperState,
+        slot: &mut Option<whisper_rs::WhisperState>,
         chunk: &Chunk,
         source: &Samples,
         path: &Path,
@@ -380,6 +375,14 @@ impl Transcriber {
         if self.config.fit_audio_ctx {
             p.set_audio_ctx(fitted_audio_ctx(chunk.len));
         }
+        if slot.is_none() {
+            *slot = Some(
+                self.ctx
+                    .create_state()
+                    .map_err(|e| self.state_error(path, e))?,
+            );
+        }
+        let state = slot.as_mut().expect("made above");
         let mut passes = Passes::default();
         passes.watch(&mut p);
         state
@@ -443,10 +446,9 @@ impl Transcriber {
             });
         }
         if passes.sampled() {
-            *state = self
-                .ctx
-                .create_state()
-                .map_err(|e| self.state_error(path, e))?;
+            // Dropped before the next is made: never a third state in memory.
+            *slot = None;
+            crate::mem::release();
         }
         Ok((out, stop))
     }
