@@ -109,28 +109,9 @@ def soft_ce(logits, target, weight):
     return per.sum() / norm.sum().clamp(min=1e-9)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=DEFAULT_DATA)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--head-lr", type=float, default=1e-3)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
-    args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    set_seeds(SEED)
-    os.makedirs(WORK, exist_ok=True)
-    t0 = time.time()
-    split, utts = prepare(args.data_dir)
-    jdump(split, os.path.join(HERE, "split.json"))
-    tok = load_tokenizer()
-    train_set = set(split["train_transcripts"])
-    train = [u for u in utts if u["transcript_id"] in train_set]
-    for u in train:
-        u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+def fit(train, args):
+    """Trains a fresh coder on `train` (encoded utterances) with the recipe's settings.
+    Call set_seeds(SEED) first: the heads' initialisation draws from torch's generator."""
     th = [u for u in train if u["role"] == "therapist"]
     cl = [u for u in train if u["role"] == "client"]
     w_main = class_weights([u["main_soft"] for u in th], len(MAIN))
@@ -198,11 +179,39 @@ def main():
                 dt = time.time() - te
                 print(f"{bi + 1} batches in {dt:.1f}s -> est. epoch {dt / (bi + 1) * n_batches / 60:.1f} min "
                       f"({n_batches} batches)")
-                return
+                return None, log
             if bi % 50 == 0:
                 print(f"ep {ep} batch {bi}/{n_batches} loss {tot / nb:.4f} {time.time() - te:.0f}s", flush=True)
         log["epoch_loss"].append(tot / nb)
         print(f"epoch {ep} loss {tot / nb:.4f} time {time.time() - te:.0f}s", flush=True)
+    return model, log
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default=DEFAULT_DATA)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    set_seeds(SEED)
+    os.makedirs(WORK, exist_ok=True)
+    t0 = time.time()
+    split, utts = prepare(args.data_dir)
+    jdump(split, os.path.join(HERE, "split.json"))
+    tok = load_tokenizer()
+    train_set = set(split["train_transcripts"])
+    train = [u for u in utts if u["transcript_id"] in train_set]
+    for u in train:
+        u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+    model, log = fit(train, args)
+    if model is None:
+        return
     log["train_seconds"] = time.time() - t0
     torch.save(model.state_dict(), os.path.join(WORK, "model.pt"))
     jdump(log, os.path.join(WORK, "train_log.json"))

@@ -77,6 +77,46 @@ def session_section(A):
       "whole. Only 4 of the 22 dev transcripts are low-quality MI: the AUC is a rough check.\n")
 
 
+def cv_section(A):
+    """Grouped cross-validation of the recipe (cv.json, from cv.py)."""
+    path = os.path.join(HERE, "cv.json")
+    if not os.path.exists(path):
+        return
+    cv = json.load(open(path))
+    done, k = cv["folds_done"], cv["folds"]
+    if not done:
+        return
+    A("## Grouped cross-validation\n")
+    A(f"`cv.py`: the recipe above, unchanged, trained from scratch once per fold on the other folds of the 106 "
+      f"transcripts and scored on the fold it did not see ({k} folds by video_url, high- and low-quality MI "
+      f"balanced across folds, seed {cv['seed']}; PyTorch fp32). {len(done)} of {k} folds done"
+      + ("" if len(done) == k else f" (folds {done}; `cv.py` resumes with the rest)") + ". Mean ± sd across "
+      "folds; the dev split above is one such split, chosen to hold two multiply-annotated transcripts.\n")
+    A("| task | macro-F1 | per fold | target |\n|---|---|---|---|")
+    for h in ("therapist_main", "therapist_fine", "client_talk", "exists"):
+        r = cv["macro_f1"][h]
+        sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
+        per = ", ".join(f"{p['macro_f1'][h]:.3f}" for p in cv["per_fold"])
+        A(f"| {h} | {r['mean']:.3f}{sd} | {per} | {f(TARGETS.get(h))} |")
+    A("\nSession figures from each fold's own transcripts, counted in AnnoMI's units (one code per utterance, "
+      "not `mitool score`'s MITI volleys, so they compare models, not the calibrated figures above); MAE per "
+      "fold, mean ± sd across folds; R:Q's AUC for high vs low quality pooled over the transcripts scored:\n")
+    A("| counting | R:Q | %CR | %OQ | R:Q AUC (n) |\n|---|---|---|---|---|")
+    for kind, name in (("argmax", "each utterance's most likely code"),
+                       ("expected", "sum of uncalibrated probabilities")):
+        r = cv["sessions"][kind]
+        cells = " | ".join("n/a" if r[m] is None else f"{r[m]['mean']:.3f}"
+                           + (f" ± {r[m]['sd']:.3f}" if r[m]["sd"] is not None else "")
+                           for m in ("r_to_q", "pct_complex_reflections", "pct_open_questions"))
+        A(f"| {name} | {cells} | {f(r['r_to_q_auc_high_vs_low'], 2)} ({r['n_transcripts']}) |")
+    human = cv["sessions"]["human_r_to_q_auc_high_vs_low"]
+    A(f"\nThe human codes' R:Q AUC on the same transcripts: {f(human, 2)}. R:Q from the codes minus R:Q from "
+      "the human codes, mean by MI quality (n): " + "; ".join(
+          f"{name}: " + ", ".join(f"{q} {f(b[q]['mean_signed_error'], 2)} ({b[q]['n']})" for q in ("high", "low"))
+          for kind, name in (("argmax", "most likely code"), ("expected", "uncalibrated sums"))
+          for b in [cv["sessions"][kind]["r_to_q_bias_by_quality"]]) + ".\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-sh-seconds", type=float, default=None)
@@ -117,13 +157,17 @@ def main():
     A("| calibration.json, session_eval.json | Platt scaling of the four MITI event probabilities (`calibrate.sh` refits it without retraining); session error it gives (`session_eval.py --mitool BIN` in calibrate.sh's venv) |")
     A("| miti_rules.json / miti_eval_labels.json | regex detectors for Affirm/Seek/Emphasize/Confront/permission; "
       "non-expert evaluation labels (keys only) |")
+    A("| cv.sh, cv.py, cv.json | grouped cross-validation of the recipe (below); cv.json holds the folds' "
+      "transcript ids and scores |")
     A("| train.sh, train.py, export_eval.py, miti_eval.py, write_card.py, common.py, requirements*.txt | recipe |\n")
 
     A("## Reproduce\n")
     A("`models/coder/train.sh [--data-dir DIR] [--epochs N]` creates `.venv` if missing, installs the pinned "
       "requirements (requirements.lock.txt) only when they differ, then trains, evaluates, exports, quantizes, "
       "benchmarks and rewrites every file listed above (fixed seeds; intermediate files in the git-ignored "
-      "`work/`, including the fp32 ONNX when int8 ships). DIR defaults to `../shared/data/annomi` from the repo root.\n")
+      "`work/`, including the fp32 ONNX when int8 ships). DIR defaults to `../shared/data/annomi` from the repo root. "
+      "`models/coder/cv.sh [--data-dir DIR] [--folds K]` cross-validates the same recipe (about 20 minutes a "
+      "fold on 2 cores; resumable) and rewrites cv.json; `write_card.py` then puts it in this card.\n")
     A("## Data and split\n")
     A("AnnoMI (Wu et al. 2022; 2023), the 106 transcripts available to the project in `../shared/data/annomi/` "
       "(27 more are held back by the project for independent evaluation and were never used). Labels come from "
@@ -204,6 +248,7 @@ def main():
     A(f"\nOnly {hr['therapist_main']['n'] // max(1, hr['n_annotators'])} practitioner and "
       f"{hr['client_talk']['n'] // max(1, hr['n_annotators'])} client utterances are in the dev multi-annotated "
       "transcripts: these numbers are noisy.\n")
+    cv_section(A)
     A("## Throughput\n")
     A(f"{tp['setup']}.\n")
     A(f"- int8: **{tp['int8']['utterances_per_s']:.0f} utterances/s**; fp32: {tp['fp32']['utterances_per_s']:.0f} "

@@ -1,0 +1,242 @@
+"""Grouped cross-validation of the coder recipe over every AnnoMI transcript the project has.
+
+Usage: python cv.py [--data-dir DIR] [--folds K] [--epochs N] [--threads N] [--fold I ...]
+Folds group transcripts by video_url (transcripts of one video are never split between training and
+test) and balance high- and low-quality transcripts across folds. Each fold trains the recipe of
+train.py from scratch on the other folds and is scored on its own transcripts (PyTorch fp32).
+A fold's result is kept in work/cv/fold-I.json as soon as it is done, so a killed run resumes where
+it stopped (--fold picks folds to run; the default is every fold not done yet). cv.json (committed)
+and the printed table summarise the folds done so far: mean and sample sd across folds.
+
+Session figures here count utterances in AnnoMI's units (a question, a reflection per utterance),
+not the MITI volleys `mitool score` counts, so they compare models with each other, not with the
+session figures of the card: argmax = each utterance's most likely code; expected = sum of the
+uncalibrated probabilities.
+"""
+import argparse
+import json
+import os
+import random
+import time
+from collections import Counter, defaultdict
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from common import (DEFAULT_DATA, FINE, HEADS, HERE, MAIN, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
+                    jdump, load_full, pad_batch, set_seeds)
+from export_eval import OUT_NAMES, evaluate
+from train import WORK, Probs, fit, load_tokenizer, prepare
+
+CV_DIR = os.path.join(WORK, "cv")
+TASKS = ["therapist_main", "therapist_fine", "client_talk", "exists"]
+SESSION = ["r_to_q", "pct_complex_reflections", "pct_open_questions"]
+
+
+def make_folds(full, k, seed=SEED):
+    """Transcript ids per fold: video groups dealt, per MI quality, to the fold with fewest transcripts."""
+    t = full.groupby("transcript_id").agg(video_url=("video_url", "first"), q=("mi_quality", "first"))
+    groups = defaultdict(list)
+    for tid, row in t.iterrows():
+        groups[row.video_url].append(int(tid))
+    quality = {u: Counter(t.loc[tids, "q"]).most_common(1)[0][0] for u, tids in groups.items()}
+    rng = random.Random(seed)
+    folds = [[] for _ in range(k)]
+    for q in ("high", "low"):
+        urls = sorted(u for u in groups if quality[u] == q)
+        rng.shuffle(urls)
+        for u in urls:
+            count = [sum(1 for i in f if t.loc[i, "q"] == q) for f in folds]
+            folds[int(np.argmin(count))].extend(groups[u])
+    return [sorted(f) for f in folds], {int(i): q for i, q in t["q"].items()}
+
+
+@torch.no_grad()
+def predict(model, items, bs=64):
+    model.eval()
+    probs = Probs(model)
+    out = {h: np.zeros((len(items), len(HEADS[h])), dtype=np.float32) for h in OUT_NAMES}
+    order = sorted(range(len(items)), key=lambda i: len(items[i]["ids"]))
+    for s in range(0, len(order), bs):
+        b = order[s:s + bs]
+        ids, am, tt = (torch.from_numpy(x) for x in pad_batch([(items[i]["ids"], items[i]["tt"]) for i in b]))
+        for h, v in zip(OUT_NAMES, probs(ids, am, tt)):
+            out[h][b] = v.numpy()
+    return out
+
+
+def ratio(num, den):
+    return num / den if den > 0 else None
+
+
+def session_scores(counts):
+    """R:Q, %CR, %OQ from counts of questions, reflections and their kinds."""
+    return {"r_to_q": ratio(counts["R"], counts["Q"]),
+            "pct_complex_reflections": ratio(counts["CR"], counts["CR"] + counts["SR"]),
+            "pct_open_questions": ratio(counts["OQ"], counts["OQ"] + counts["CQ"])}
+
+
+def sessions(test, probs):
+    """Per transcript: session scores from the human plurality codes, argmax codes and expected counts."""
+    fi = {l: FINE.index(l) for l in ("reflection_complex", "reflection_simple", "question_open", "question_closed")}
+    by_t = defaultdict(lambda: {"gold": Counter(), "argmax": Counter(), "expected": Counter()})
+    for i, u in enumerate(test):
+        if u["role"] != "therapist":
+            continue
+        c = by_t[u["transcript_id"]]
+        c["gold"]["Q"] += u["main"] == "question"
+        c["gold"]["R"] += u["main"] == "reflection"
+        c["gold"]["CR"] += u["fine"] == "reflection_complex"
+        c["gold"]["SR"] += u["fine"] == "reflection_simple"
+        c["gold"]["OQ"] += u["fine"] == "question_open"
+        c["gold"]["CQ"] += u["fine"] == "question_closed"
+        main = MAIN[int(np.argmax(probs["therapist_main"][i]))]
+        fine = FINE[int(np.argmax(probs["therapist_fine"][i]))]
+        c["argmax"]["Q"] += main == "question"
+        c["argmax"]["R"] += main == "reflection"
+        c["argmax"]["CR"] += fine == "reflection_complex"
+        c["argmax"]["SR"] += fine == "reflection_simple"
+        c["argmax"]["OQ"] += fine == "question_open"
+        c["argmax"]["CQ"] += fine == "question_closed"
+        c["expected"]["Q"] += float(probs["therapist_main"][i][MAIN.index("question")])
+        c["expected"]["R"] += float(probs["therapist_main"][i][MAIN.index("reflection")])
+        for key, label in (("CR", "reflection_complex"), ("SR", "reflection_simple"),
+                           ("OQ", "question_open"), ("CQ", "question_closed")):
+            c["expected"][key] += float(probs["therapist_fine"][i][fi[label]])
+    return {str(t): {k: session_scores(v) for k, v in c.items()} for t, c in sorted(by_t.items())}
+
+
+def run_fold(i, test_ids, utts, tok, args):
+    path = os.path.join(CV_DIR, f"fold-{i}.json")
+    test_set = set(test_ids)
+    train = [u for u in utts if u["transcript_id"] not in test_set]
+    test = [u for u in utts if u["transcript_id"] in test_set]
+    for u in train + test:
+        if "ids" not in u:
+            u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+    print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
+          flush=True)
+    t0 = time.time()
+    set_seeds(SEED)
+    model, log = fit(train, args)
+    probs = predict(model, test)
+    res = evaluate(probs, test)
+    out = {"fold": i, "test_transcripts": sorted(test_ids), "n_train_utterances": len(train),
+           "train_seconds": round(time.time() - t0),
+           "epoch_loss": log["epoch_loss"],
+           "macro_f1": {h: res[h]["macro_f1"] for h in TASKS},
+           "accuracy": {h: res[h]["accuracy"] for h in TASKS if "accuracy" in res[h]},
+           "sessions": sessions(test, probs)}
+    tmp = path + ".tmp"
+    jdump(out, tmp)
+    os.replace(tmp, path)
+    print(f"fold {i}: " + ", ".join(f"{h} {out['macro_f1'][h]:.3f}" for h in TASKS)
+          + f" ({out['train_seconds'] / 60:.1f} min)", flush=True)
+
+
+def mean_sd(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"mean": float(np.mean(xs)), "sd": float(np.std(xs, ddof=1)) if len(xs) > 1 else None, "n": len(xs)}
+
+
+def summarise(folds, quality, k):
+    done = []
+    for i, f in enumerate(folds):
+        path = os.path.join(CV_DIR, f"fold-{i}.json")
+        if os.path.exists(path):
+            r = json.load(open(path))
+            if r["test_transcripts"] == f:
+                done.append(r)
+    summary = {"model_version": MODEL_VERSION, "recipe": "train.py (every setting as shipped)",
+               "folds": k, "folds_done": [r["fold"] for r in done], "seed": SEED,
+               "group_by": "video_url", "fold_transcripts": folds,
+               "per_fold": [{"fold": r["fold"], "macro_f1": r["macro_f1"], "train_seconds": r["train_seconds"]}
+                            for r in done],
+               "macro_f1": {h: mean_sd([r["macro_f1"][h] for r in done]) for h in TASKS}}
+    # Session error per fold (MAE over the fold's transcripts), then mean and sd across folds;
+    # R:Q's power to tell high- from low-quality sessions pooled over every transcript scored.
+    sess = {}
+    for kind in ("argmax", "expected"):
+        per = {m: [] for m in SESSION}
+        pooled = []
+        for r in done:
+            for m in SESSION:
+                errs = [abs(s[kind][m] - s["gold"][m]) for s in r["sessions"].values()
+                        if s[kind][m] is not None and s["gold"][m] is not None]
+                per[m].append(float(np.mean(errs)) if errs else None)
+            pooled += [(quality[int(t)], s[kind]["r_to_q"]) for t, s in r["sessions"].items()
+                       if s[kind]["r_to_q"] is not None]
+        labels = [q == "high" for q, _ in pooled]
+        auc = roc_auc_score(labels, [x for _, x in pooled]) if len(set(labels)) == 2 else None
+        # Signed R:Q error by MI quality: where the codes lose the high/low difference.
+        bias = {}
+        for q in ("high", "low"):
+            d = [s[kind]["r_to_q"] - s["gold"]["r_to_q"] for r in done for t, s in r["sessions"].items()
+                 if quality[int(t)] == q and s[kind]["r_to_q"] is not None and s["gold"]["r_to_q"] is not None]
+            bias[q] = {"mean_signed_error": float(np.mean(d)) if d else None, "n": len(d)}
+        sess[kind] = {**{m: mean_sd(per[m]) for m in SESSION}, "r_to_q_auc_high_vs_low": auc,
+                      "n_transcripts": len(pooled), "r_to_q_bias_by_quality": bias}
+    gold = [(quality[int(t)], s["gold"]["r_to_q"]) for r in done for t, s in r["sessions"].items()
+            if s["gold"]["r_to_q"] is not None]
+    labels = [q == "high" for q, _ in gold]
+    sess["human_r_to_q_auc_high_vs_low"] = (roc_auc_score(labels, [x for _, x in gold])
+                                            if len(set(labels)) == 2 else None)
+    summary["sessions"] = sess
+    jdump(summary, os.path.join(HERE, "cv.json"))
+    return summary
+
+
+def fmt(m):
+    if m is None:
+        return "-"
+    return f"{m['mean']:.3f}" + (f" ± {m['sd']:.3f}" if m["sd"] is not None else "")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default=DEFAULT_DATA)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--fold", type=int, nargs="*", help="folds to run (default: every fold not done)")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--summary-only", action="store_true")
+    args = ap.parse_args()
+    args.time_batches = 0
+    torch.set_num_threads(args.threads)
+    os.makedirs(CV_DIR, exist_ok=True)
+    full = load_full(args.data_dir)
+    folds, quality = make_folds(full, args.folds)
+    if not args.summary_only:
+        _, utts = prepare(args.data_dir)
+        tok = load_tokenizer()
+        todo = args.fold if args.fold is not None else [
+            i for i in range(args.folds) if not os.path.exists(os.path.join(CV_DIR, f"fold-{i}.json"))]
+        for i in todo:
+            run_fold(i, folds[i], utts, tok, args)
+    s = summarise(folds, quality, args.folds)
+    print(f"\n{len(s['folds_done'])} of {args.folds} folds done")
+    print("| task | macro-F1, mean ± sd across folds |\n|---|---|")
+    for h in TASKS:
+        print(f"| {h} | {fmt(s['macro_f1'][h])} |")
+    print("\n| session (utterance counts) | R:Q MAE | %CR MAE | %OQ MAE | R:Q AUC high vs low |\n|---|---|---|---|---|")
+    for kind in ("argmax", "expected"):
+        k = s["sessions"][kind]
+        auc = k["r_to_q_auc_high_vs_low"]
+        auc = f"{auc:.3f}" if auc is not None else "-"
+        print(f"| {kind} | " + " | ".join(fmt(k[m]) for m in SESSION) + f" | {auc} |")
+    h = s["sessions"]["human_r_to_q_auc_high_vs_low"]
+    if h is not None:
+        print(f"\nR:Q AUC from the human codes: {h:.3f}")
+
+
+if __name__ == "__main__":
+    main()
