@@ -466,8 +466,8 @@ impl Transcriber {
 /// one more pass over a window, decoded by sampling from the first
 /// decoder's random generator, which whisper.cpp seeds once per state: a
 /// state that has sampled would decode a later chunk's fallback otherwise
-/// than a fresh one, so it is replaced (fallbacks are rare) and every
-/// chunk's words depend on the chunk alone.
+/// than a fresh one, so it is dropped and the next chunk gets a fresh one
+/// (fallbacks are rare): every chunk's words depend on the chunk alone.
 #[derive(Debug, Default)]
 struct Passes {
     windows: u32,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Grouped cross-validation of the coder recipe (train.py's settings) over every AnnoMI transcript
-# the project has: folds by video_url, each trained from scratch (~20 min a fold on 2 cores).
+# the project has: folds by video_url, each trained from scratch (~12 min a fold on 2 idle cores).
 # Resumable: finished folds are kept in work/cv/; cv.json is rewritten from the folds done.
 # Usage: models/coder/cv.sh [--data-dir DIR] [--folds K] [--fold I ...]
 set -euo pipefail

@@ -166,8 +166,8 @@ def main():
       "requirements (requirements.lock.txt) only when they differ, then trains, evaluates, exports, quantizes, "
       "benchmarks and rewrites every file listed above (fixed seeds; intermediate files in the git-ignored "
       "`work/`, including the fp32 ONNX when int8 ships). DIR defaults to `../shared/data/annomi` from the repo root. "
-      "`models/coder/cv.sh [--data-dir DIR] [--folds K]` cross-validates the same recipe (about 20 minutes a "
-      "fold on 2 cores; resumable) and rewrites cv.json; `write_card.py` then puts it in this card.\n")
+      "`models/coder/cv.sh [--data-dir DIR] [--folds K]` cross-validates the same recipe (about 12 minutes a "
+      "fold on 2 idle cores; resumable) and rewrites cv.json; `write_card.py` then puts it in this card.\n")
     A("## Data and split\n")
     A("AnnoMI (Wu et al. 2022; 2023), the 106 transcripts available to the project in `../shared/data/annomi/` "
       "(27 more are held back by the project for independent evaluation and were never used). Labels come from "
