@@ -271,14 +271,14 @@ impl Transcriber {
             for _ in 0..workers {
                 s.spawn(|| {
                     // Made when needed: a state that sampled is dropped (see `decode_chunk`).
-                    let mut state = None;
+                    let mut slot = None;
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         if i >= chunks.len() || failure.lock().expect("poisoned").is_some() {
                             return;
                         }
                         let chunk = &chunks[i];
-                        match self.run_chunk(&mut state, chunk, samples, path) {
+                        match self.run_chunk(&mut slot, chunk, samples, path) {
                             Ok(segs) => results.lock().expect("poisoned")[i] = Some(segs),
                             Err(e) => {
                                 *failure.lock().expect("poisoned") = Some(e);
@@ -318,12 +318,12 @@ impl Transcriber {
     /// decoded again on its own, a few times at most.
     fn run_chunk(
         &self,
-        state: &mut Option<whisper_rs::WhisperState>,
+        slot: &mut Option<whisper_rs::WhisperState>,
         chunk: &Chunk,
         source: &Samples,
         path: &Path,
     ) -> Result<Vec<Segment>> {
-        let (mut out, stop) = self.decode_chunk(state, chunk, source, path)?;
+        let (mut out, stop) = self.decode_chunk(slot, chunk, source, path)?;
         let min_ms = (self.config.retry_after_s * 1000.0) as u64;
         let retries = if min_ms > 0 { MAX_RETRIES } else { 0 };
         let mut rest = chunk.after(stop);
@@ -331,7 +331,7 @@ impl Transcriber {
             let Some(r) = rest.take().filter(|r| r.speech_ms() >= min_ms) else {
                 break;
             };
-            let (segs, stop) = self.decode_chunk(state, &r, source, path)?;
+            let (segs, stop) = self.decode_chunk(slot, &r, source, path)?;
             if segs.is_empty() {
                 break;
             }

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from common import (DEFAULT_DATA, FINE, HEADS, HERE, MAIN, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
+from common import (DEFAULT_DATA, HEADS, HERE, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
                     jdump, load_full, pad_batch, set_seeds)
 from export_eval import OUT_NAMES, evaluate
 from train import WORK, Probs, fit, load_tokenizer, prepare
@@ -80,33 +80,26 @@ def session_scores(counts):
             "pct_open_questions": ratio(counts["OQ"], counts["OQ"] + counts["CQ"])}
 
 
+# Session count -> (head, its gold key, label counted).
+EVENTS = {"Q": ("therapist_main", "main", "question"), "R": ("therapist_main", "main", "reflection"),
+          "CR": ("therapist_fine", "fine", "reflection_complex"),
+          "SR": ("therapist_fine", "fine", "reflection_simple"),
+          "OQ": ("therapist_fine", "fine", "question_open"), "CQ": ("therapist_fine", "fine", "question_closed")}
+
+
 def sessions(test, probs):
     """Per transcript: session scores from the human plurality codes, argmax codes and expected counts."""
-    fi = {l: FINE.index(l) for l in ("reflection_complex", "reflection_simple", "question_open", "question_closed")}
     by_t = defaultdict(lambda: {"gold": Counter(), "argmax": Counter(), "expected": Counter()})
     for i, u in enumerate(test):
         if u["role"] != "therapist":
             continue
         c = by_t[u["transcript_id"]]
-        c["gold"]["Q"] += u["main"] == "question"
-        c["gold"]["R"] += u["main"] == "reflection"
-        c["gold"]["CR"] += u["fine"] == "reflection_complex"
-        c["gold"]["SR"] += u["fine"] == "reflection_simple"
-        c["gold"]["OQ"] += u["fine"] == "question_open"
-        c["gold"]["CQ"] += u["fine"] == "question_closed"
-        main = MAIN[int(np.argmax(probs["therapist_main"][i]))]
-        fine = FINE[int(np.argmax(probs["therapist_fine"][i]))]
-        c["argmax"]["Q"] += main == "question"
-        c["argmax"]["R"] += main == "reflection"
-        c["argmax"]["CR"] += fine == "reflection_complex"
-        c["argmax"]["SR"] += fine == "reflection_simple"
-        c["argmax"]["OQ"] += fine == "question_open"
-        c["argmax"]["CQ"] += fine == "question_closed"
-        c["expected"]["Q"] += float(probs["therapist_main"][i][MAIN.index("question")])
-        c["expected"]["R"] += float(probs["therapist_main"][i][MAIN.index("reflection")])
-        for key, label in (("CR", "reflection_complex"), ("SR", "reflection_simple"),
-                           ("OQ", "question_open"), ("CQ", "question_closed")):
-            c["expected"][key] += float(probs["therapist_fine"][i][fi[label]])
+        for key, (head, gold, label) in EVENTS.items():
+            labels = HEADS[head]
+            p = probs[head][i]
+            c["gold"][key] += u[gold] == label
+            c["argmax"][key] += labels[int(np.argmax(p))] == label
+            c["expected"][key] += float(p[labels.index(label)])
     return {str(t): {k: session_scores(v) for k, v in c.items()} for t, c in sorted(by_t.items())}
 
 
