@@ -104,7 +104,7 @@ def sessions(test, probs):
 
 
 def run_fold(i, test_ids, utts, tok, args):
-    path = os.path.join(CV_DIR, f"fold-{i}.json")
+    path = os.path.join(args.cv_dir, f"fold-{i}.json")
     test_set = set(test_ids)
     train = [u for u in utts if u["transcript_id"] not in test_set]
     test = [u for u in utts if u["transcript_id"] in test_set]
@@ -118,6 +118,10 @@ def run_fold(i, test_ids, utts, tok, args):
     model, log = fit(train, args)
     probs = predict(model, test)
     res = evaluate(probs, test)
+    # Out-of-fold probabilities, kept so session estimators can be chosen by CV without retraining.
+    np.savez_compressed(os.path.join(args.cv_dir, f"fold-{i}-probs.npz"),
+                        transcript_id=np.array([u["transcript_id"] for u in test]),
+                        utterance_id=np.array([u["utterance_id"] for u in test]), **probs)
     out = {"fold": i, "test_transcripts": sorted(test_ids), "n_train_utterances": len(train),
            "train_seconds": round(time.time() - t0),
            "epoch_loss": log["epoch_loss"],
@@ -138,15 +142,17 @@ def mean_sd(xs):
     return {"mean": float(np.mean(xs)), "sd": float(np.std(xs, ddof=1)) if len(xs) > 1 else None, "n": len(xs)}
 
 
-def summarise(folds, quality, k):
+def summarise(folds, quality, k, args):
     done = []
     for i, f in enumerate(folds):
-        path = os.path.join(CV_DIR, f"fold-{i}.json")
+        path = os.path.join(args.cv_dir, f"fold-{i}.json")
         if os.path.exists(path):
             r = json.load(open(path))
             if r["test_transcripts"] == f:
                 done.append(r)
-    summary = {"model_version": MODEL_VERSION, "recipe": "train.py (every setting as shipped)",
+    recipe = "train.py (every setting as shipped)" if not args.label else f"variant {args.label}: " + ", ".join(
+        f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight"))
+    summary = {"model_version": MODEL_VERSION, "recipe": recipe,
                "folds": k, "folds_done": [r["fold"] for r in done], "seed": SEED,
                "group_by": "video_url", "fold_transcripts": folds,
                "per_fold": [{"fold": r["fold"], "macro_f1": r["macro_f1"], "train_seconds": r["train_seconds"]}
@@ -181,7 +187,7 @@ def summarise(folds, quality, k):
     sess["human_r_to_q_auc_high_vs_low"] = (roc_auc_score(labels, [x for _, x in gold])
                                             if len(set(labels)) == 2 else None)
     summary["sessions"] = sess
-    jdump(summary, os.path.join(HERE, "cv.json"))
+    jdump(summary, args.summary)
     return summary
 
 
@@ -201,21 +207,25 @@ def main():
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--low-quality-weight", type=float, default=1.0)
+    ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()
     args.time_batches = 0
+    args.cv_dir = CV_DIR if not args.label else os.path.join(WORK, f"cv-{args.label}")
+    args.summary = os.path.join(HERE, "cv.json") if not args.label else os.path.join(WORK, f"cv-{args.label}.json")
     torch.set_num_threads(args.threads)
-    os.makedirs(CV_DIR, exist_ok=True)
+    os.makedirs(args.cv_dir, exist_ok=True)
     full = load_full(args.data_dir)
     folds, quality = make_folds(full, args.folds)
     if not args.summary_only:
         _, utts = prepare(args.data_dir)
         tok = load_tokenizer()
         todo = args.fold if args.fold is not None else [
-            i for i in range(args.folds) if not os.path.exists(os.path.join(CV_DIR, f"fold-{i}.json"))]
+            i for i in range(args.folds) if not os.path.exists(os.path.join(args.cv_dir, f"fold-{i}.json"))]
         for i in todo:
             run_fold(i, folds[i], utts, tok, args)
-    s = summarise(folds, quality, args.folds)
+    s = summarise(folds, quality, args.folds, args)
     print(f"\n{len(s['folds_done'])} of {args.folds} folds done")
     print("| task | macro-F1, mean ± sd across folds |\n|---|---|")
     for h in TASKS:

@@ -102,11 +102,17 @@ def batches(items, bs, rng, shuffle=True):
     return out
 
 
-def soft_ce(logits, target, weight):
+def soft_ce(logits, target, weight, sample):
+    """Class- and sample-weighted soft cross-entropy, normalised by the total weight."""
     logp = F.log_softmax(logits, -1)
-    per = -(target * logp * weight).sum(-1)
-    norm = (target * weight).sum(-1)
+    per = -(target * logp * weight).sum(-1) * sample
+    norm = (target * weight).sum(-1) * sample
     return per.sum() / norm.sum().clamp(min=1e-9)
+
+
+def sample_weight(u, args):
+    """Low-quality MI is 6% of AnnoMI's utterances; --low-quality-weight makes it count more."""
+    return args.low_quality_weight if u["mi_quality"] == "low" else 1.0
 
 
 def fit(train, args):
@@ -136,6 +142,7 @@ def fit(train, args):
         opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
 
     log = {"epochs": args.epochs, "lr": args.lr, "head_lr": args.head_lr, "batch_size": args.batch_size,
+           "low_quality_weight": args.low_quality_weight,
            "threads": args.threads, "seed": SEED, "n_train_utterances": len(train),
            "class_weights": {"therapist_main": w_main.tolist(), "therapist_fine": w_fine.tolist(),
                              "client_talk": w_client.tolist()}, "epoch_loss": []}
@@ -148,25 +155,27 @@ def fit(train, args):
             items = [train[i] for i in b]
             ids, am, tt = (torch.from_numpy(x) for x in pad_batch([(u["ids"], u["tt"]) for u in items]))
             lm, lf, le, lc = model(ids, am, tt)
+            sw = torch.tensor([sample_weight(u, args) for u in items], dtype=torch.float32)
             loss = torch.zeros(())
             ti = [i for i, u in enumerate(items) if u["role"] == "therapist"]
             if ti:
                 tm = [i for i in ti if items[i]["main_soft"] is not None]
                 if tm:
                     tgt = torch.tensor(np.stack([items[i]["main_soft"] for i in tm]))
-                    loss = loss + soft_ce(lm[tm], tgt, w_main)
+                    loss = loss + soft_ce(lm[tm], tgt, w_main, sw[tm])
                 tf = [i for i in ti if items[i]["fine_soft"] is not None]
                 if tf:
                     tgt = torch.tensor(np.stack([items[i]["fine_soft"] for i in tf]))
-                    loss = loss + soft_ce(lf[tf], tgt, w_fine)
+                    loss = loss + soft_ce(lf[tf], tgt, w_fine, sw[tf])
                 tx = [i for i in ti if items[i]["exists_soft"] is not None]
                 if tx:
                     tgt = torch.tensor(np.stack([items[i]["exists_soft"] for i in tx]))
-                    loss = loss + 0.5 * F.binary_cross_entropy_with_logits(le[tx], tgt)
+                    bce = F.binary_cross_entropy_with_logits(le[tx], tgt, reduction="none").mean(-1)
+                    loss = loss + 0.5 * (bce * sw[tx]).sum() / sw[tx].sum()
             ci = [i for i, u in enumerate(items) if u["role"] == "client" and u["client_soft"] is not None]
             if ci:
                 tgt = torch.tensor(np.stack([items[i]["client_soft"] for i in ci]))
-                loss = loss + soft_ce(lc[ci], tgt, w_client)
+                loss = loss + soft_ce(lc[ci], tgt, w_client, sw[ci])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -195,6 +204,7 @@ def main():
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--low-quality-weight", type=float, default=1.0)
     ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
     args = ap.parse_args()
 
