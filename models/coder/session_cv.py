@@ -1,0 +1,202 @@
+"""Choose how session counts are made from the coder's probabilities, by grouped cross-validation.
+
+Usage: python session_cv.py [--cv-dir work/cv-LABEL] [--data-dir DIR] [--out FILE]
+
+Reads the out-of-fold probabilities cv.py keeps (fold-I-probs.npz: every transcript scored by the
+model that did not see it). For each fold in turn, everything is fitted on the other folds' utterances
+and measured on the fold's own transcripts, counting as mitool-core/src/score.rs counts: per MITI
+volley (consecutive practitioner utterances) the chance of a question, a reflection and a complex
+reflection is 1 - prod(1 - p) over its utterances; open or closed counted whole. Methods:
+
+  whole     the codes (calibrated probability at 0.5) counted as 0 or 1
+  expected  Platt-calibrated probabilities (calibrate.py's events and features), as mitool ships
+  shifted   expected, each event's intercept moved by the offset that minimises the other folds'
+            session MAE (question and reflection for R:Q, then complex for %CR; grid of 0.25)
+
+Gold: the same volley counting on the plurality of the annotators (calibrate.gold). Reported per
+method: MAE of R:Q, %CR and %OQ (mean and sd across folds), the signed R:Q error by MI quality and
+the R:Q ROC AUC for high vs low quality pooled over the folds.
+"""
+import argparse
+import glob
+import json
+import os
+from collections import defaultdict
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from calibrate import EVENTS, features, fit, gold
+from common import DEFAULT_DATA, HERE, build_utterances, jdump, load_full
+from cv import make_folds, mean_sd
+
+MEASURES = ["r_to_q", "pct_complex_reflections", "pct_open_questions"]
+SHIFTS = np.round(np.arange(-1.5, 1.51, 0.25), 2)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def load(cv_dir, utts):
+    """Practitioner utterances with their out-of-fold features, gold events and fold."""
+    by_key = {(u["transcript_id"], u["utterance_id"]): u for u in utts}
+    rows = []
+    for path in sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz"))):
+        fold = int(os.path.basename(path).split("-")[1])
+        z = np.load(path)
+        for i, (t, n) in enumerate(zip(z["transcript_id"], z["utterance_id"])):
+            u = by_key[(int(t), int(n))]
+            if u["role"] != "therapist" or not u["text"]:
+                continue
+            rows.append({"fold": fold, "t": int(t), "n": int(n), "q": u["mi_quality"],
+                         "x": features(z["therapist_main"][i], z["therapist_fine"][i], z["exists"][i]),
+                         "g": gold(u)})
+    return rows
+
+
+def platt(rows):
+    """calibrate.py's fit on these rows: {event: (a, b)}."""
+    out = {}
+    for e in EVENTS:
+        sel = [r for r in rows if r["g"][e] is not None
+               and not (e == "open" and not r["g"]["question"]) and not (e == "complex" and not r["g"]["reflection"])]
+        out[e] = fit([r["x"][e] for r in sel], [r["g"][e] for r in sel])
+    return out
+
+
+def chances(rows, cal, shift, whole):
+    """Per utterance: (question, open, reflection, complex) as score.rs's Chances."""
+    out = []
+    for r in rows:
+        p = {e: float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))) for e in EVENTS}
+        if whole:
+            p = {e: float(v > 0.5) for e, v in p.items()}
+        out.append((p["question"], p["open"] > 0.5, p["reflection"], p["complex"]))
+    return out
+
+
+def gold_chances(rows):
+    out = []
+    for r in rows:
+        g = r["g"]
+        # No subtype (a question only by its exists flag): neither open nor closed, as score.rs.
+        out.append((float(g["question"]), g["open"], float(g["reflection"]), float(bool(g["complex"]))))
+    return out
+
+
+def session(rows, ch):
+    """R:Q, %CR, %OQ per transcript from per-utterance chances, counted per volley."""
+    by_t = defaultdict(list)
+    for r, c in zip(rows, ch):
+        by_t[r["t"]].append((r["n"], c))
+    out = {}
+    for t, lst in by_t.items():
+        lst.sort()
+        Q = OQ = CQ = R = CR = 0.0
+        i = 0
+        while i < len(lst):
+            # A volley: practitioner utterances with consecutive utterance ids (no client turn between).
+            j = i + 1
+            while j < len(lst) and lst[j][0] == lst[j - 1][0] + 1:
+                j += 1
+            no_q = no_open = no_known_q = no_r = no_cr = 1.0
+            for _, (q, is_open, r, c) in lst[i:j]:
+                no_q *= 1 - q
+                if is_open is not None:
+                    no_open *= 1 - (q if is_open else 0.0)
+                    no_known_q *= 1 - q
+                no_r *= 1 - r
+                no_cr *= 1 - r * c
+            Q += 1 - no_q
+            OQ += 1 - no_open
+            CQ += no_open - no_known_q
+            R += 1 - no_r
+            CR += 1 - no_cr
+            i = j
+        out[t] = {"r_to_q": R / Q if Q > 1e-9 else None,
+                  "pct_complex_reflections": CR / R if R > 1e-9 else None,
+                  "pct_open_questions": OQ / (OQ + CQ) if OQ + CQ > 1e-9 else None}
+    return out
+
+
+def mae(est, ref, m):
+    e = [abs(est[t][m] - ref[t][m]) for t in est if est[t][m] is not None and ref[t][m] is not None]
+    return float(np.mean(e)) if e else None
+
+
+def best_shift(rows, cal, ref):
+    """Offsets on the training folds: (question, reflection) for R:Q MAE, then complex for %CR MAE."""
+    best = None
+    for dq in SHIFTS:
+        for dr in SHIFTS:
+            err = mae(session(rows, chances(rows, cal, {"question": dq, "reflection": dr}, False)), ref, "r_to_q")
+            if best is None or err < best[0] - 1e-12:
+                best = (err, dq, dr)
+    _, dq, dr = best
+    best_c = None
+    for dc in SHIFTS:
+        s = {"question": dq, "reflection": dr, "complex": dc}
+        err = mae(session(rows, chances(rows, cal, s, False)), ref, "pct_complex_reflections")
+        if best_c is None or err < best_c[0] - 1e-12:
+            best_c = (err, dc)
+    return {"question": float(dq), "reflection": float(dr), "complex": float(best_c[1])}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cv-dir", required=True)
+    ap.add_argument("--data-dir", default=DEFAULT_DATA)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    full = load_full(args.data_dir)
+    rows = load(args.cv_dir, build_utterances(full))
+    _, quality = make_folds(full, 5)
+    folds = sorted({r["fold"] for r in rows})
+    ref = session(rows, gold_chances(rows))
+    methods = ("whole", "expected", "shifted")
+    per_fold = {m: {k: [] for k in MEASURES} for m in methods}
+    pooled = {m: {} for m in methods}
+    shifts = []
+    for f in folds:
+        train = [r for r in rows if r["fold"] != f]
+        test = [r for r in rows if r["fold"] == f]
+        cal = platt(train)
+        ref_train = session(train, gold_chances(train))
+        shift = best_shift(train, cal, ref_train)
+        shifts.append({"fold": f, "platt": cal, "shift": shift})
+        for m in methods:
+            est = session(test, chances(test, cal, shift if m == "shifted" else {}, m == "whole"))
+            pooled[m].update(est)
+            for k in MEASURES:
+                per_fold[m][k].append(mae(est, ref, k))
+    out = {"cv_dir": os.path.relpath(os.path.abspath(args.cv_dir), HERE), "folds": folds,
+           "n_transcripts": len(ref), "fitted_per_fold": shifts, "methods": {}}
+    ts = sorted(ref)
+    for m in methods:
+        est = pooled[m]
+        ok = [t for t in ts if est[t]["r_to_q"] is not None]
+        bias = {q: float(np.mean([est[t]["r_to_q"] - ref[t]["r_to_q"] for t in ok
+                                  if quality[t] == q and ref[t]["r_to_q"] is not None]))
+                for q in ("high", "low")}
+        out["methods"][m] = {**{k: mean_sd(per_fold[m][k]) for k in MEASURES},
+                             "r_to_q_auc_high_vs_low": float(roc_auc_score(
+                                 [quality[t] == "high" for t in ok], [est[t]["r_to_q"] for t in ok])),
+                             "r_to_q_bias": bias, "n": len(ok)}
+    ok = [t for t in ts if ref[t]["r_to_q"] is not None]
+    out["human_r_to_q_auc_high_vs_low"] = float(roc_auc_score(
+        [quality[t] == "high" for t in ok], [ref[t]["r_to_q"] for t in ok]))
+    if args.out:
+        jdump(out, args.out)
+    print("| counting | R:Q MAE | %CR MAE | %OQ MAE | R:Q AUC | R:Q bias high / low |\n|---|---|---|---|---|---|")
+    for m, r in out["methods"].items():
+        cells = [f"{r[k]['mean']:.3f} ± {r[k]['sd']:.3f}" if r[k] and r[k]["sd"] is not None else
+                 (f"{r[k]['mean']:.3f}" if r[k] else "-") for k in MEASURES]
+        print(f"| {m} | " + " | ".join(cells) + f" | {r['r_to_q_auc_high_vs_low']:.3f} | "
+              f"{r['r_to_q_bias']['high']:+.2f} / {r['r_to_q_bias']['low']:+.2f} |")
+    print(f"human R:Q AUC {out['human_r_to_q_auc_high_vs_low']:.3f}; shifts per fold: "
+          + "; ".join(f"{s['fold']}: " + ", ".join(f"{k} {v:+.1f}" for k, v in s["shift"].items()) for s in shifts))
+
+
+if __name__ == "__main__":
+    main()
