@@ -1,6 +1,7 @@
 """Calibrate the shipped coder's MITI event probabilities (Platt scaling) on the dev split.
 
 Usage: python calibrate.py [--data-dir DIR] [--half all|tune|held] [--out FILE]
+       python calibrate.py --from-cv work/cv [--data-dir DIR] [--out FILE]
 
 Why: session summaries (R:Q, %CR, %OQ) from arg-max labels are biased: many 40%-confident
 reflections are counted as none and 60%-confident ones as whole reflections. mitool sums
@@ -17,7 +18,10 @@ Each gets p = sigmoid(a * logit + b), a and b by maximum likelihood on the chose
 (gold: plurality of annotators as in the card; a question or reflection "in it" when it is the
 main behaviour or its exists flag is set). --half tune|held fits on alternate dev transcripts (the
 validity harness's halves) so the other half measures what calibration does on transcripts it did
-not see. The shipped calibration.json is fitted on all 22 dev transcripts (--half all).
+not see. --from-cv fits on the out-of-fold probabilities cv.py kept for the 84 training transcripts
+instead (each scored by a model of the same recipe that never saw it; fp32): four times the data, 14
+low-quality transcripts instead of 4, and none of the 22 dev transcripts, so session_eval.py measures
+the shipped model with it on transcripts neither saw.
 """
 import argparse
 import json
@@ -66,6 +70,40 @@ def gold(u):
     }
 
 
+def oof_rows(cv_dir, utts):
+    """Practitioner utterances with cv.py's out-of-fold features, gold events, fold and MI quality."""
+    import glob
+    by_key = {(u["transcript_id"], u["utterance_id"]): u for u in utts}
+    rows = []
+    for path in sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz"))):
+        fold = int(os.path.basename(path).split("-")[1])
+        z = np.load(path)
+        for i, (t, n) in enumerate(zip(z["transcript_id"], z["utterance_id"])):
+            u = by_key[(int(t), int(n))]
+            if u["role"] != "therapist" or not u["text"]:
+                continue
+            rows.append({"fold": fold, "t": int(t), "n": int(n), "q": u["mi_quality"],
+                         "x": features(z["therapist_main"][i], z["therapist_fine"][i], z["exists"][i]),
+                         "g": gold(u)})
+    return rows
+
+
+def conditional(e, g):
+    """Whether an event's gold counts: open and complex only where the question or reflection is there."""
+    if g[e] is None:
+        return False
+    return not (e == "open" and not g["question"] or e == "complex" and not g["reflection"])
+
+
+def fit_rows(rows):
+    """Platt scaling of every event on these rows: {event: [a, b]}."""
+    out = {}
+    for e in EVENTS:
+        sel = [r for r in rows if conditional(e, r["g"])]
+        out[e] = fit([r["x"][e] for r in sel], [r["g"][e] for r in sel])
+    return out
+
+
 def fit(x, y):
     """Platt scaling: a, b maximising the likelihood of y under sigmoid(a x + b)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -89,8 +127,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
     ap.add_argument("--half", choices=["all", "tune", "held"], default="all")
+    ap.add_argument("--from-cv", help="fit on cv.py's out-of-fold probabilities of the training transcripts")
     ap.add_argument("--out", default=os.path.join(HERE, "calibration.json"))
     args = ap.parse_args()
+    model_version = json.load(open(os.path.join(HERE, "labels.json")))["model_version"]
+    if args.from_cv:
+        with open(os.path.join(HERE, "split.json")) as fh:
+            train = set(int(t) for t in json.load(fh)["train_transcripts"])
+        rows = [r for r in oof_rows(args.from_cv, build_utterances(load_full(args.data_dir))) if r["t"] in train]
+        events = fit_rows(rows)
+        out = {"method": "platt", "model_version": model_version,
+               "fitted_on": {"half": "cv-train", "transcripts": sorted({r["t"] for r in rows}),
+                             "practitioner_utterances": len(rows),
+                             "probabilities": "out-of-fold, cv.py (" + os.path.basename(os.path.normpath(args.from_cv))
+                                              + "), fp32"},
+               "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",
+               "events": {e: dict(zip(["a", "b"], events[e]),
+                                  n=sum(conditional(e, r["g"]) for r in rows),
+                                  positives=int(sum(bool(r["g"][e]) for r in rows if conditional(e, r["g"]))))
+                          for e in EVENTS}}
+        jdump(out, args.out)
+        print(json.dumps(out["events"]))
+        return
 
     dev, halves = dev_halves()
     chosen = [t for t in dev if args.half == "all" or halves[t] == args.half]
@@ -117,17 +175,13 @@ def main():
         f = features(main_p[0], fine_p[0], exists_p[0])
         g = gold(u)
         for e in EVENTS:
-            if g[e] is None:
-                continue
-            # open and complex are conditional: only where the question or reflection is there.
-            if e == "open" and not g["question"] or e == "complex" and not g["reflection"]:
-                continue
-            xs[e].append(f[e])
-            ys[e].append(g[e])
+            if conditional(e, g):
+                xs[e].append(f[e])
+                ys[e].append(g[e])
 
     out = {
         "method": "platt",
-        "model_version": json.load(open(os.path.join(HERE, "labels.json")))["model_version"],
+        "model_version": model_version,
         "fitted_on": {"half": args.half, "transcripts": chosen,
                       "practitioner_utterances": len(utts)},
         "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",

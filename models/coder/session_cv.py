@@ -12,13 +12,15 @@ reflection is 1 - prod(1 - p) over its utterances; open or closed counted whole.
   expected  Platt-calibrated probabilities (calibrate.py's events and features), as mitool ships
   shifted   expected, each event's intercept moved by the offset that minimises the other folds'
             session MAE (question and reflection for R:Q, then complex for %CR; grid of 0.25)
+  snapped   expected, but a probability within m of 0 or 1 counts as 0 or 1 (m = 0 is expected,
+            0.5 is whole); m the other folds' smallest R:Q + %CR MAE (grid of 0.05). Small chances
+            add up over long volleys of advice in low-quality sessions; snapping stops that.
 
 Gold: the same volley counting on the plurality of the annotators (calibrate.gold). Reported per
 method: MAE of R:Q, %CR and %OQ (mean and sd across folds), the signed R:Q error by MI quality and
 the R:Q ROC AUC for high vs low quality pooled over the folds.
 """
 import argparse
-import glob
 import json
 import os
 from collections import defaultdict
@@ -26,52 +28,33 @@ from collections import defaultdict
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from calibrate import EVENTS, features, fit, gold
+from calibrate import EVENTS, fit_rows, gold, oof_rows
 from common import DEFAULT_DATA, HERE, build_utterances, jdump, load_full
 from cv import make_folds, mean_sd
 
 MEASURES = ["r_to_q", "pct_complex_reflections", "pct_open_questions"]
 SHIFTS = np.round(np.arange(-1.5, 1.51, 0.25), 2)
+SNAPS = np.round(np.arange(0.0, 0.51, 0.05), 2)
 
 
 def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def load(cv_dir, utts):
-    """Practitioner utterances with their out-of-fold features, gold events and fold."""
-    by_key = {(u["transcript_id"], u["utterance_id"]): u for u in utts}
-    rows = []
-    for path in sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz"))):
-        fold = int(os.path.basename(path).split("-")[1])
-        z = np.load(path)
-        for i, (t, n) in enumerate(zip(z["transcript_id"], z["utterance_id"])):
-            u = by_key[(int(t), int(n))]
-            if u["role"] != "therapist" or not u["text"]:
-                continue
-            rows.append({"fold": fold, "t": int(t), "n": int(n), "q": u["mi_quality"],
-                         "x": features(z["therapist_main"][i], z["therapist_fine"][i], z["exists"][i]),
-                         "g": gold(u)})
-    return rows
+def snapped(p, margin):
+    """A probability within `margin` of 0 or 1 counts as that: 0 keeps it, 0.5 is the code itself."""
+    if margin >= 0.5:
+        return float(p > 0.5)
+    return 0.0 if p < margin else 1.0 if p > 1 - margin else p
 
 
-def platt(rows):
-    """calibrate.py's fit on these rows: {event: (a, b)}."""
-    out = {}
-    for e in EVENTS:
-        sel = [r for r in rows if r["g"][e] is not None
-               and not (e == "open" and not r["g"]["question"]) and not (e == "complex" and not r["g"]["reflection"])]
-        out[e] = fit([r["x"][e] for r in sel], [r["g"][e] for r in sel])
-    return out
-
-
-def chances(rows, cal, shift, whole):
+def chances(rows, cal, shift=None, snap=0.0):
     """Per utterance: (question, open, reflection, complex) as score.rs's Chances."""
+    shift = shift or {}
     out = []
     for r in rows:
-        p = {e: float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))) for e in EVENTS}
-        if whole:
-            p = {e: float(v > 0.5) for e, v in p.items()}
+        p = {e: snapped(float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))), snap)
+             for e in EVENTS}
         out.append((p["question"], p["open"] > 0.5, p["reflection"], p["complex"]))
     return out
 
@@ -130,17 +113,25 @@ def best_shift(rows, cal, ref):
     best = None
     for dq in SHIFTS:
         for dr in SHIFTS:
-            err = mae(session(rows, chances(rows, cal, {"question": dq, "reflection": dr}, False)), ref, "r_to_q")
+            err = mae(session(rows, chances(rows, cal, {"question": dq, "reflection": dr})), ref, "r_to_q")
             if best is None or err < best[0] - 1e-12:
                 best = (err, dq, dr)
     _, dq, dr = best
     best_c = None
     for dc in SHIFTS:
         s = {"question": dq, "reflection": dr, "complex": dc}
-        err = mae(session(rows, chances(rows, cal, s, False)), ref, "pct_complex_reflections")
+        err = mae(session(rows, chances(rows, cal, s)), ref, "pct_complex_reflections")
         if best_c is None or err < best_c[0] - 1e-12:
             best_c = (err, dc)
     return {"question": float(dq), "reflection": float(dr), "complex": float(best_c[1])}
+
+
+def best_snap(rows, cal, ref):
+    """The snapping margin with the smallest R:Q MAE + %CR MAE on these rows."""
+    def err(m):
+        est = session(rows, chances(rows, cal, snap=m))
+        return mae(est, ref, "r_to_q") + mae(est, ref, "pct_complex_reflections")
+    return float(min(SNAPS, key=err))
 
 
 def main():
@@ -150,23 +141,25 @@ def main():
     ap.add_argument("--out")
     args = ap.parse_args()
     full = load_full(args.data_dir)
-    rows = load(args.cv_dir, build_utterances(full))
+    rows = oof_rows(args.cv_dir, build_utterances(full))
     _, quality = make_folds(full, 5)
     folds = sorted({r["fold"] for r in rows})
     ref = session(rows, gold_chances(rows))
-    methods = ("whole", "expected", "shifted")
+    methods = ("whole", "expected", "shifted", "snapped")
     per_fold = {m: {k: [] for k in MEASURES} for m in methods}
     pooled = {m: {} for m in methods}
     shifts = []
     for f in folds:
         train = [r for r in rows if r["fold"] != f]
         test = [r for r in rows if r["fold"] == f]
-        cal = platt(train)
+        cal = fit_rows(train)
         ref_train = session(train, gold_chances(train))
         shift = best_shift(train, cal, ref_train)
-        shifts.append({"fold": f, "platt": cal, "shift": shift})
+        snap = best_snap(train, cal, ref_train)
+        shifts.append({"fold": f, "platt": cal, "shift": shift, "snap": snap})
+        settings = {"whole": {"snap": 0.5}, "expected": {}, "shifted": {"shift": shift}, "snapped": {"snap": snap}}
         for m in methods:
-            est = session(test, chances(test, cal, shift if m == "shifted" else {}, m == "whole"))
+            est = session(test, chances(test, cal, **settings[m]))
             pooled[m].update(est)
             for k in MEASURES:
                 per_fold[m][k].append(mae(est, ref, k))
@@ -195,7 +188,8 @@ def main():
         print(f"| {m} | " + " | ".join(cells) + f" | {r['r_to_q_auc_high_vs_low']:.3f} | "
               f"{r['r_to_q_bias']['high']:+.2f} / {r['r_to_q_bias']['low']:+.2f} |")
     print(f"human R:Q AUC {out['human_r_to_q_auc_high_vs_low']:.3f}; shifts per fold: "
-          + "; ".join(f"{s['fold']}: " + ", ".join(f"{k} {v:+.1f}" for k, v in s["shift"].items()) for s in shifts))
+          + "; ".join(f"{s['fold']}: " + ", ".join(f"{k} {v:+.2f}" for k, v in s["shift"].items())
+                     + f", snap {s['snap']:.2f}" for s in shifts))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Session-level error of mitool's counts on the dev split, calibration fitted on the other half.
 
-Usage: python session_eval.py --mitool BIN [--data-dir DIR]   (calibrate.sh's venv; writes session_eval.json)
+Usage: python session_eval.py --mitool BIN [--data-dir DIR] [--from-cv work/cv]
+       (calibrate.sh's venv; writes session_eval.json)
 
 The dev transcripts are split as the validity harness splits them (alternate ids: tune / held).
 For each half, calibrate.py fits calibration.json on the *other* half; mitool (the given binary,
@@ -8,7 +9,9 @@ with a copy of this model folder holding that calibration) codes the half's tran
 them (a) as shipped: questions and reflections as expected counts, and (b) from the same codes
 counted whole (the probability columns dropped). Both are compared with `mitool score` on the
 human codes (first annotator, as mitool reads AnnoMI): mean absolute error of R:Q, %CR and %OQ,
-and the R:Q ROC AUC for high vs low MI quality over all 22 transcripts.
+and the R:Q ROC AUC for high vs low MI quality over all 22 transcripts. With --from-cv both halves
+get the calibration fitted on cv.py's out-of-fold probabilities of the training transcripts
+(`calibrate.py --from-cv`), which saw neither half.
 """
 import argparse
 import csv
@@ -61,6 +64,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mitool", required=True)
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
+    ap.add_argument("--from-cv")
     args = ap.parse_args()
     mitool = os.path.abspath(args.mitool)
     models = os.path.dirname(HERE)
@@ -73,6 +77,7 @@ def main():
     quality = {str(t): q for t, q in full.groupby("transcript_id").mi_quality.first().items()}
 
     out = {"halves": {h: [t for t in dev if halves[t] == h] for h in ("tune", "held")},
+           "calibration": "cv.py out-of-fold, training transcripts" if args.from_cv else "the other half",
            "mitool": os.path.basename(mitool), "measured": {}}
     scored = {"expected": {}, "whole": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,8 +97,9 @@ def main():
             for name in os.listdir(HERE):
                 if name != "calibration.json":
                     os.symlink(os.path.join(HERE, name), os.path.join(mdir, "coder", name))
+            fitted = ["--from-cv", os.path.abspath(args.from_cv)] if args.from_cv else ["--half", other]
             run(sys.executable, os.path.join(HERE, "calibrate.py"), "--data-dir", args.data_dir,
-                "--half", other, "--out", os.path.join(mdir, "coder", "calibration.json"))
+                *fitted, "--out", os.path.join(mdir, "coder", "calibration.json"))
             env = dict(os.environ, MITOOL_MODELS=mdir)
             work = os.path.join(tmp, half)
             coded = os.path.join(work, "coded.csv")
