@@ -15,6 +15,8 @@ reflection is 1 - prod(1 - p) over its utterances; open or closed counted whole.
   snapped   expected, but a probability within m of 0 or 1 counts as 0 or 1 (m = 0 is expected,
             0.5 is whole); m the other folds' smallest R:Q + %CR MAE (grid of 0.05). Small chances
             add up over long volleys of advice in low-quality sessions; snapping stops that.
+  mixed     questions and reflections counted whole (the codes), complex given a reflection as its
+            calibrated probability: R:Q from the codes, %CR from expected counts.
 
 Gold: the same volley counting on the plurality of the annotators (calibrate.gold). Reported per
 method: MAE of R:Q, %CR and %OQ (mean and sd across folds), the signed R:Q error by MI quality and
@@ -53,7 +55,8 @@ def chances(rows, cal, shift=None, snap=0.0):
     shift = shift or {}
     out = []
     for r in rows:
-        p = {e: snapped(float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))), snap)
+        p = {e: snapped(float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))),
+                        snap.get(e, 0.0) if isinstance(snap, dict) else snap)
              for e in EVENTS}
         out.append((p["question"], p["open"] > 0.5, p["reflection"], p["complex"]))
     return out
@@ -139,13 +142,18 @@ def main():
     ap.add_argument("--cv-dir", required=True)
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
     ap.add_argument("--out")
+    ap.add_argument("--transcripts", choices=["all", "train"], default="all",
+                    help="train: leave the 22 dev transcripts out, so they can check the choice")
     args = ap.parse_args()
     full = load_full(args.data_dir)
     rows = oof_rows(args.cv_dir, build_utterances(full))
+    if args.transcripts == "train":
+        train_ids = set(json.load(open(os.path.join(HERE, "split.json")))["train_transcripts"])
+        rows = [r for r in rows if r["t"] in train_ids]
     _, quality = make_folds(full, 5)
     folds = sorted({r["fold"] for r in rows})
     ref = session(rows, gold_chances(rows))
-    methods = ("whole", "expected", "shifted", "snapped")
+    methods = ("whole", "expected", "shifted", "snapped", "mixed")
     per_fold = {m: {k: [] for k in MEASURES} for m in methods}
     pooled = {m: {} for m in methods}
     shifts = []
@@ -157,13 +165,15 @@ def main():
         shift = best_shift(train, cal, ref_train)
         snap = best_snap(train, cal, ref_train)
         shifts.append({"fold": f, "platt": cal, "shift": shift, "snap": snap})
-        settings = {"whole": {"snap": 0.5}, "expected": {}, "shifted": {"shift": shift}, "snapped": {"snap": snap}}
+        settings = {"whole": {"snap": 0.5}, "expected": {}, "shifted": {"shift": shift}, "snapped": {"snap": snap},
+                    "mixed": {"snap": {"question": 0.5, "reflection": 0.5}}}
         for m in methods:
             est = session(test, chances(test, cal, **settings[m]))
             pooled[m].update(est)
             for k in MEASURES:
                 per_fold[m][k].append(mae(est, ref, k))
     out = {"cv_dir": os.path.relpath(os.path.abspath(args.cv_dir), HERE), "folds": folds,
+           "transcripts": args.transcripts,
            "n_transcripts": len(ref), "fitted_per_fold": shifts, "methods": {}}
     ts = sorted(ref)
     for m in methods:

@@ -1,7 +1,7 @@
 """Session-level error of mitool's counts on the dev split, calibration fitted on the other half.
 
-Usage: python session_eval.py --mitool BIN [--data-dir DIR] [--from-cv work/cv]
-       (calibrate.sh's venv; writes session_eval.json)
+Usage: python session_eval.py --mitool BIN [--data-dir DIR] [--from-cv work/cv] [--out FILE]
+       (calibrate.sh's venv; writes session_eval.json unless --out)
 
 The dev transcripts are split as the validity harness splits them (alternate ids: tune / held).
 For each half, calibrate.py fits calibration.json on the *other* half; mitool (the given binary,
@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--mitool", required=True)
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
     ap.add_argument("--from-cv")
+    ap.add_argument("--out", default=os.path.join(HERE, "session_eval.json"))
     args = ap.parse_args()
     mitool = os.path.abspath(args.mitool)
     models = os.path.dirname(HERE)
@@ -116,7 +117,7 @@ def main():
     for method, s in scored.items():
         out["measured"][method]["r_to_q_auc_high_vs_low"] = auc(s, quality)
     out["measured"]["human_r_to_q_auc_high_vs_low"] = auc(human, quality)
-    jdump(out, os.path.join(HERE, "session_eval.json"))
+    jdump(out, args.out)
     print(json.dumps(out["measured"], indent=1))
 
 

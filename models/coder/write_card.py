@@ -37,16 +37,21 @@ def session_section(A):
         return
     cal = json.load(open(cal_path))
     A("## Session counts: calibrated probabilities\n")
-    A("Counting arg-max labels turns many borderline utterances into whole reflections or none, which biases "
-      "session counts. mitool instead gives each practitioner utterance four calibrated event probabilities "
-      "(Platt scaling, `calibrate.py`; columns p_question, p_open_question, p_reflection, p_complex_reflection of "
-      "the coded CSV): a question, open given a question, a reflection, complex given a reflection. The codes are "
-      "those probabilities at 0.5; per MITI volley the chance of a question (reflection, complex reflection) is "
-      "1 - prod(1 - p) over its utterances and session counts are the sums (mitool-core/src/score.rs `count`). "
-      "Open vs closed is counted whole (the code), which gave the closer %OQ below. A code that no longer agrees "
-      "with its probability (a person corrected it) counts whole.\n")
+    A("mitool gives each practitioner utterance four calibrated event probabilities (Platt scaling, "
+      "`calibrate.py`; columns p_question, p_open_question, p_reflection, p_complex_reflection of the coded CSV): "
+      "a question, open given a question, a reflection, complex given a reflection. The codes are those "
+      "probabilities at 0.5. Questions, open vs closed and reflections count whole (the codes); complex given a "
+      "reflection counts in part: per MITI volley the chance of a complex reflection is 1 - prod(1 - r p_complex) "
+      "over its utterances (r = 1 where coded a reflection) and session counts are the sums "
+      "(mitool-core/src/score.rs `count`). A complex code that no longer agrees with its probability (a person "
+      "corrected it) counts whole. Which events count in part was chosen by grouped cross-validation (above, "
+      "\"Session counting chosen by cross-validation\").\n")
     fo = cal["fitted_on"]
-    which = "all of the dev split" if fo["half"] == "all" else f"the dev split's {fo['half']} half"
+    if fo["half"] == "cv-train":
+        which = ("the out-of-fold probabilities `cv.py` kept for the training transcripts (each scored by the fold's "
+                 "model of this recipe that never saw it; fp32; `calibrate.py --from-cv work/cv`)")
+    else:
+        which = "all of the dev split" if fo["half"] == "all" else f"the dev split's {fo['half']} half"
     A(f"Shipped calibration: fitted on {which} ({len(fo['transcripts'])} transcripts, "
       f"{fo['practitioner_utterances']} practitioner utterances); gold = plurality of annotators, a question or "
       "reflection present when it is the main behaviour or its exists flag is set.\n")
@@ -59,22 +64,60 @@ def session_section(A):
     A("")
     if not os.path.exists(ev_path):
         return
-    ev = json.load(open(ev_path))["measured"]
-    A("Session error against `mitool score` on the human codes, **each half scored with the calibration fitted "
-      "on the other half** (`session_eval.py`; halves as in benches/validity: alternate dev ids), MAE (n sessions):\n")
-    A("| counting | half | R:Q | %CR | %OQ | R:Q AUC high vs low (22) |\n|---|---|---|---|---|---|")
-    names = {"expected": "expected counts (shipped)", "whole": "the same codes counted whole"}
-    for method in ("expected", "whole"):
-        for half in ("tune", "held"):
-            r = ev[method][half]
-            cells = " | ".join(f"{f(r[k]['mae'], 3)} ({r[k]['n']})" for k in
-                               ("r_to_q", "pct_complex_reflections", "pct_open_questions"))
-            A(f"| {names[method]} | {half} | {cells} | {f(ev[method]['r_to_q_auc_high_vs_low'], 2)} |")
+    A("Session error of `mitool code` then `mitool score` on the dev transcripts against `mitool score` on the "
+      "human codes, **each half scored with the calibration fitted on the other half** (`session_eval.py`; halves "
+      "as in benches/validity: alternate dev ids), MAE (n sessions); 'every code whole' drops the probability "
+      "columns of the same coded file:\n")
+    A("| counting | probabilities | half | R:Q | %CR | %OQ | R:Q AUC high vs low (22) |\n|---|---|---|---|---|---|---|")
+    evals = [("session_eval.json", "shipped: complex in part, questions and reflections whole")]
+    if os.path.exists(os.path.join(HERE, "session_eval_before.json")):
+        evals.append(("session_eval_before.json", "before (5b80f5d): questions and reflections in part too"))
+    names = {"expected": "with the probabilities", "whole": "every code whole"}
+    for name, label in evals:
+        ev = json.load(open(os.path.join(HERE, name)))["measured"]
+        for method in ("expected", "whole"):
+            for half in ("tune", "held"):
+                r = ev[method][half]
+                cells = " | ".join(f"{f(r[k]['mae'], 3)} ({r[k]['n']})" for k in
+                                   ("r_to_q", "pct_complex_reflections", "pct_open_questions"))
+                A(f"| {label} | {names[method]} | {half} | {cells} | {f(ev[method]['r_to_q_auc_high_vs_low'], 2)} |")
     A(f"\nHuman codes' R:Q AUC on the same 22: {f(ev['human_r_to_q_auc_high_vs_low'], 2)}. Before calibration "
       "(arg-max labels, exists flags at 0.5; commit 7a8213a), the same transcripts gave R:Q 0.309 / 0.347, "
       "%CR 0.305 / 0.294, %OQ 0.213 / 0.258 (tune / held) and AUC 0.85. Summing uncalibrated probabilities was "
       "tried during development: R:Q and %CR close to the shipped figures, %OQ 0.19-0.21, hence open counted "
       "whole. Only 4 of the 22 dev transcripts are low-quality MI: the AUC is a rough check.\n")
+
+
+def session_cv_section(A):
+    """How session counts are made, chosen by grouped CV (session_cv.json, from session_cv.py)."""
+    path = os.path.join(HERE, "session_cv.json")
+    if not os.path.exists(path):
+        return
+    sc = json.load(open(path))
+    A("### Session counting chosen by cross-validation\n")
+    A(f"`session_cv.py` on the out-of-fold probabilities of {sc['cv_dir']} ({len(sc['folds'])} folds, "
+      f"{sc['n_transcripts']} transcripts): for each fold, calibration and any setting are fitted on the other "
+      "folds and the fold's own transcripts are counted as `mitool score` counts (per MITI volley, open or "
+      "closed whole), against the same counting on the plurality of the annotators. MAE mean ± sd across folds; "
+      "R:Q AUC high vs low quality and the mean signed R:Q error by quality pooled over the folds.\n")
+    A("| counting | R:Q | %CR | %OQ | R:Q AUC | R:Q bias high / low |\n|---|---|---|---|---|---|")
+    names = {"whole": "the codes counted whole", "expected": "calibrated expected counts",
+             "shifted": "expected, intercepts shifted for count error",
+             "snapped": "expected, snapped to 0/1 within a margin",
+             "mixed": "complex in part, questions and reflections whole"}
+    for m, r in sc["methods"].items():
+        cells = " | ".join("n/a" if r[k] is None else f"{r[k]['mean']:.3f}"
+                           + (f" ± {r[k]['sd']:.3f}" if r[k]["sd"] is not None else "")
+                           for k in ("r_to_q", "pct_complex_reflections", "pct_open_questions"))
+        shipped = " (shipped)" if m == sc.get("shipped") else ""
+        A(f"| {names.get(m, m)}{shipped} | {cells} | {r['r_to_q_auc_high_vs_low']:.2f} | "
+          f"{r['r_to_q_bias']['high']:+.2f} / {r['r_to_q_bias']['low']:+.2f} |")
+    A(f"\nHuman codes' R:Q AUC on the same transcripts: {sc['human_r_to_q_auc_high_vs_low']:.2f}. Settings the "
+      "other folds chose, per fold: " + "; ".join(
+          f"{x['fold']}: shift question {x['shift']['question']:+.2f}, reflection {x['shift']['reflection']:+.2f}, "
+          f"complex {x['shift']['complex']:+.2f}, snap {x['snap']:.2f}" for x in sc["fitted_per_fold"]) + ".\n")
+    if sc.get("why"):
+        A(sc["why"] + "\n")
 
 
 def cv_section(A):
@@ -249,6 +292,7 @@ def main():
       f"{hr['client_talk']['n'] // max(1, hr['n_annotators'])} client utterances are in the dev multi-annotated "
       "transcripts: these numbers are noisy.\n")
     cv_section(A)
+    session_cv_section(A)
     A("## Throughput\n")
     A(f"{tp['setup']}.\n")
     A(f"- int8: **{tp['int8']['utterances_per_s']:.0f} utterances/s**; fp32: {tp['fp32']['utterances_per_s']:.0f} "
