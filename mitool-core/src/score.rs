@@ -465,23 +465,19 @@ impl Chances {
                 hard(code)
             }
         };
-        match u.codes.events {
-            Some(e) => Chances {
-                question: hard(has_q),
-                open: Some(coded_open.filter(|_| has_q).unwrap_or(e.open > 0.5)),
-                reflection: hard(has_r),
-                complex: if has_r {
-                    agree(e.complex, has_cr)
-                } else {
-                    e.complex as f64
-                },
-            },
-            None => Chances {
-                question: hard(has_q),
-                open: coded_open.filter(|_| has_q),
-                reflection: hard(has_r),
-                complex: hard(has_cr),
-            },
+        // Without a reflection the complex chance is never counted (r = 0).
+        let (open, complex) = match u.codes.events {
+            Some(e) => (
+                Some(coded_open.filter(|_| has_q).unwrap_or(e.open > 0.5)),
+                agree(e.complex, has_cr),
+            ),
+            None => (coded_open.filter(|_| has_q), hard(has_cr)),
+        };
+        Chances {
+            question: hard(has_q),
+            open,
+            reflection: hard(has_r),
+            complex,
         }
     }
 }

@@ -24,6 +24,7 @@ low-quality transcripts instead of 4, and none of the 22 dev transcripts, so ses
 the shipped model with it on transcripts neither saw.
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -72,7 +73,6 @@ def gold(u):
 
 def oof_rows(cv_dir, utts):
     """Practitioner utterances with cv.py's out-of-fold features, gold events, fold and MI quality."""
-    import glob
     by_key = {(u["transcript_id"], u["utterance_id"]): u for u in utts}
     rows = []
     for path in sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz"))):
@@ -96,12 +96,18 @@ def conditional(e, g):
 
 
 def fit_rows(rows):
-    """Platt scaling of every event on these rows: {event: [a, b]}."""
-    out = {}
-    for e in EVENTS:
-        sel = [r for r in rows if conditional(e, r["g"])]
-        out[e] = fit([r["x"][e] for r in sel], [r["g"][e] for r in sel])
-    return out
+    """Platt scaling of every event on rows with features x and gold g: {event: [a, b]}."""
+    return {e: fit(*zip(*[(r["x"][e], r["g"][e]) for r in rows if conditional(e, r["g"])])) for e in EVENTS}
+
+
+def calibration(rows, model_version, fitted_on):
+    """calibration.json's content for Platt scaling fitted on these rows."""
+    ab = fit_rows(rows)
+    return {"method": "platt", "model_version": model_version, "fitted_on": fitted_on,
+            "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",
+            "events": {e: {"a": ab[e][0], "b": ab[e][1], "n": sum(conditional(e, r["g"]) for r in rows),
+                           "positives": sum(bool(r["g"][e]) for r in rows if conditional(e, r["g"]))}
+                       for e in EVENTS}}
 
 
 def fit(x, y):
@@ -135,17 +141,9 @@ def main():
         with open(os.path.join(HERE, "split.json")) as fh:
             train = set(int(t) for t in json.load(fh)["train_transcripts"])
         rows = [r for r in oof_rows(args.from_cv, build_utterances(load_full(args.data_dir))) if r["t"] in train]
-        events = fit_rows(rows)
-        out = {"method": "platt", "model_version": model_version,
-               "fitted_on": {"half": "cv-train", "transcripts": sorted({r["t"] for r in rows}),
-                             "practitioner_utterances": len(rows),
-                             "probabilities": "out-of-fold, cv.py (" + os.path.basename(os.path.normpath(args.from_cv))
-                                              + "), fp32"},
-               "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",
-               "events": {e: dict(zip(["a", "b"], events[e]),
-                                  n=sum(conditional(e, r["g"]) for r in rows),
-                                  positives=int(sum(bool(r["g"][e]) for r in rows if conditional(e, r["g"]))))
-                          for e in EVENTS}}
+        out = calibration(rows, model_version, {
+            "half": "cv-train", "transcripts": sorted({r["t"] for r in rows}), "practitioner_utterances": len(rows),
+            "probabilities": f"out-of-fold, cv.py ({os.path.basename(os.path.normpath(args.from_cv))}), fp32"})
         jdump(out, args.out)
         print(json.dumps(out["events"]))
         return
@@ -160,8 +158,7 @@ def main():
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(os.path.join(HERE, "coder.onnx"), so,
                                 providers=["CPUExecutionProvider"])
-    xs = {e: [] for e in EVENTS}
-    ys = {e: [] for e in EVENTS}
+    rows = []
     for u in utts:
         if not u["text"]:
             continue
@@ -172,22 +169,9 @@ def main():
                 "attention_mask": np.ones((1, len(ids)), np.int64),
                 "token_type_ids": np.array([tt], np.int64)}
         main_p, fine_p, exists_p = sess.run(["therapist_main", "therapist_fine", "exists"], feed)
-        f = features(main_p[0], fine_p[0], exists_p[0])
-        g = gold(u)
-        for e in EVENTS:
-            if conditional(e, g):
-                xs[e].append(f[e])
-                ys[e].append(g[e])
-
-    out = {
-        "method": "platt",
-        "model_version": model_version,
-        "fitted_on": {"half": args.half, "transcripts": chosen,
-                      "practitioner_utterances": len(utts)},
-        "formula": "p = 1 / (1 + exp(-(a * logit(x) + b))), x per event as in calibrate.py",
-        "events": {e: dict(zip(["a", "b"], fit(xs[e], ys[e])), n=len(ys[e]),
-                          positives=int(sum(ys[e]))) for e in EVENTS},
-    }
+        rows.append({"x": features(main_p[0], fine_p[0], exists_p[0]), "g": gold(u)})
+    out = calibration(rows, model_version, {"half": args.half, "transcripts": chosen,
+                                            "practitioner_utterances": len(utts)})
     jdump(out, args.out)
     print(json.dumps(out["events"]))
 

@@ -50,13 +50,13 @@ def snapped(p, margin):
     return 0.0 if p < margin else 1.0 if p > 1 - margin else p
 
 
-def chances(rows, cal, shift=None, snap=0.0):
-    """Per utterance: (question, open, reflection, complex) as score.rs's Chances."""
-    shift = shift or {}
+def chances(rows, cal, shift=None, snap=None):
+    """Per utterance: (question, open, reflection, complex) as score.rs's Chances.
+    shift and snap: per event, an intercept offset and a snapping margin (default 0)."""
+    shift, snap = shift or {}, snap or {}
     out = []
     for r in rows:
-        p = {e: snapped(float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))),
-                        snap.get(e, 0.0) if isinstance(snap, dict) else snap)
+        p = {e: snapped(float(sigmoid(cal[e][0] * r["x"][e] + cal[e][1] + shift.get(e, 0.0))), snap.get(e, 0.0))
              for e in EVENTS}
         out.append((p["question"], p["open"] > 0.5, p["reflection"], p["complex"]))
     return out
@@ -132,7 +132,7 @@ def best_shift(rows, cal, ref):
 def best_snap(rows, cal, ref):
     """The snapping margin with the smallest R:Q MAE + %CR MAE on these rows."""
     def err(m):
-        est = session(rows, chances(rows, cal, snap=m))
+        est = session(rows, chances(rows, cal, snap=dict.fromkeys(EVENTS, m)))
         return mae(est, ref, "r_to_q") + mae(est, ref, "pct_complex_reflections")
     return float(min(SNAPS, key=err))
 
@@ -165,7 +165,8 @@ def main():
         shift = best_shift(train, cal, ref_train)
         snap = best_snap(train, cal, ref_train)
         shifts.append({"fold": f, "platt": cal, "shift": shift, "snap": snap})
-        settings = {"whole": {"snap": 0.5}, "expected": {}, "shifted": {"shift": shift}, "snapped": {"snap": snap},
+        settings = {"whole": {"snap": dict.fromkeys(EVENTS, 0.5)}, "expected": {}, "shifted": {"shift": shift},
+                    "snapped": {"snap": dict.fromkeys(EVENTS, snap)},
                     "mixed": {"snap": {"question": 0.5, "reflection": 0.5}}}
         for m in methods:
             est = session(test, chances(test, cal, **settings[m]))

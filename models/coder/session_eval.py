@@ -6,8 +6,8 @@ Usage: python session_eval.py --mitool BIN [--data-dir DIR] [--from-cv work/cv] 
 The dev transcripts are split as the validity harness splits them (alternate ids: tune / held).
 For each half, calibrate.py fits calibration.json on the *other* half; mitool (the given binary,
 with a copy of this model folder holding that calibration) codes the half's transcripts and scores
-them (a) as shipped: questions and reflections as expected counts, and (b) from the same codes
-counted whole (the probability columns dropped). Both are compared with `mitool score` on the
+them (a) as shipped, with the probability columns (score.rs counts complex reflections in part),
+and (b) from the same codes counted whole (the probability columns dropped). Both are compared with `mitool score` on the
 human codes (first annotator, as mitool reads AnnoMI): mean absolute error of R:Q, %CR and %OQ,
 and the R:Q ROC AUC for high vs low MI quality over all 22 transcripts. With --from-cv both halves
 get the calibration fitted on cv.py's out-of-fold probabilities of the training transcripts
