@@ -59,14 +59,21 @@ def make_pair(role, text, previous):
 
 
 def encode_pair(tok, a, b, max_length=MAX_LENGTH):
-    """Exact encoding rule documented in labels.json (tok: tokenizers.Tokenizer, no trunc/pad)."""
+    """Exact encoding rule documented in labels.json (tok: tokenizers.Tokenizer, no trunc/pad).
+    A RoBERTa-style vocabulary (MPNet, for cv.py --encoder) gets <s> a </s></s> b </s>, no segments."""
     ia = tok.encode(a, add_special_tokens=False).ids
     ib = tok.encode(b, add_special_tokens=False).ids
-    budget = max_length - 3
+    # MPNet's vocabulary holds BERT's [CLS] too, but its model was trained with <s> and </s>.
+    bert = tok.token_to_id("<s>") is None
+    budget = max_length - (3 if bert else 4)
     if len(ia) + len(ib) > budget:
         keep_b = max(budget - len(ia), min(len(ib), MIN_CONTEXT_TOKENS))
         ib = ib[:keep_b]
         ia = ia[:budget - len(ib)]
+    if not bert:
+        cls, sep = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+        ids = [cls] + ia + [sep, sep] + ib + [sep]
+        return ids, [0] * len(ids)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     ids = [cls] + ia + [sep] + ib + [sep]
     tt = [0] * (len(ia) + 2) + [1] * (len(ib) + 1)

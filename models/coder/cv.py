@@ -1,6 +1,7 @@
 """Grouped cross-validation of the coder recipe over every AnnoMI transcript the project has.
 
-Usage: python cv.py [--data-dir DIR] [--folds K] [--epochs N] [--threads N] [--fold I ...]
+Usage: python cv.py [--data-dir DIR] [--folds K] [--epochs N] [--threads N] [--fold I ...] [--label NAME]
+       MITOOL_CODER_ENCODER=work/mpnet/all-mpnet-base-v2 python cv.py --label mpnet   (fetch_mpnet.sh first)
 Folds group transcripts by video_url (transcripts of one video are never split between training and
 test) and balance high- and low-quality transcripts across folds. Each fold trains the recipe of
 train.py from scratch on the other folds and is scored on its own transcripts (PyTorch fp32).
@@ -30,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from common import (DEFAULT_DATA, HEADS, HERE, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
                     jdump, load_full, pad_batch, set_seeds)
 from export_eval import OUT_NAMES, evaluate
-from train import WORK, Probs, fit, load_tokenizer, prepare
+from train import WORK, Probs, add_spoken_variant, fit, load_tokenizer, prepare
 
 CV_DIR = os.path.join(WORK, "cv")
 TASKS = ["therapist_main", "therapist_fine", "client_talk", "exists"]
@@ -111,6 +112,7 @@ def run_fold(i, test_ids, utts, tok, args):
     for u in train + test:
         if "ids" not in u:
             u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+            add_spoken_variant(u, tok)
     print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
           flush=True)
     t0 = time.time()
@@ -151,7 +153,9 @@ def summarise(folds, quality, k, args):
             if r["test_transcripts"] == f:
                 done.append(r)
     recipe = "train.py (every setting as shipped)" if not args.label else f"variant {args.label}: " + ", ".join(
-        f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight"))
+        f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight", "spoken_text"))
+    if os.environ.get("MITOOL_CODER_ENCODER"):
+        recipe += f", encoder {os.path.basename(os.environ['MITOOL_CODER_ENCODER'])}"
     summary = {"model_version": MODEL_VERSION, "recipe": recipe,
                "folds": k, "folds_done": [r["fold"] for r in done], "seed": SEED,
                "group_by": "video_url", "fold_transcripts": folds,
@@ -208,6 +212,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
+    ap.add_argument("--spoken-text", type=float, default=0.0)
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()

