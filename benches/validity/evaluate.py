@@ -143,7 +143,7 @@ def session_measures(sid, m, batch_dir, audio_dir, batch_row):
     """Speaker and transcription measures of one session."""
     out = {"role_right": None, "speakers_found": None, "prac_overlap_share": None, "role_confidence": None,
            "needs_review": None, "words": 0, "words_right": 0, "ref_words": 0, "edits": 0,
-           "ref_words_nofill": 0, "edits_nofill": 0}
+           "ref_words_nofill": 0, "edits_nofill": 0, "questions_said": 0, "questions_kept": 0}
     sdir = os.path.join(batch_dir, sid)
     ref_rttm = read_rttm(os.path.join(audio_dir, sid + ".rttm"))
     turns = read_turns(os.path.join(audio_dir, sid + ".txt"))
@@ -196,12 +196,37 @@ def session_measures(sid, m, batch_dir, audio_dir, batch_row):
     except (OSError, ValueError):
         hyp_text = " ".join(u.get("text", "") for u in utt.get("utterances", []))
     hyp = norm_words(hyp_text)
+    out["questions_said"], out["questions_kept"] = question_marks(sdir, turns, voice_role)
     out["ref_words"] = len(ref)
     out["edits"] = edit_distance(ref, hyp)
     ref = [w for w in ref if w not in FILLERS]
     out["ref_words_nofill"] = len(ref)
     out["edits_nofill"] = edit_distance(ref, [w for w in hyp if w not in FILLERS])
     return out
+
+
+def question_marks(sdir, turns, voice_role):
+    """Practitioner turns spoken as questions (the script's text ends in '?') and how many of them
+    mitool's transcript also ends in '?': the coder leans on the mark, and Whisper drops it from
+    declarative questions ("That's number one?" written "That's number one.")."""
+    try:
+        with open(os.path.join(sdir, "transcript.json")) as f:
+            words = [w for seg in json.load(f).get("segments", []) for w in seg.get("words", [])
+                     if w.get("start") is not None and w.get("end") is not None]
+    except (OSError, ValueError):
+        return 0, 0
+    said = kept = 0
+    for i, (start, end, voice, text) in enumerate(turns):
+        if voice_role.get(voice) != "practitioner" or not text.rstrip().endswith("?"):
+            continue
+        # The turn's words: midpoints from its start to halfway into the gap after it.
+        stop = (end + turns[i + 1][0]) / 2 if i + 1 < len(turns) else end + 1.0
+        inside = [w for w in words if start <= (w["start"] + w["end"]) / 2 <= stop]
+        if not inside:
+            continue
+        said += 1
+        kept += inside[-1].get("text", "").rstrip().endswith("?")
+    return said, kept
 
 
 # ---------- report ----------
@@ -274,6 +299,9 @@ def main():
              "words_right_share": sum(s["words_right"] for s in ss) / words if words else None,
              "wer": sum(s["edits"] for s in ss) / refw if refw else None,
              "wer_nofill": sum(s["edits_nofill"] for s in ss) / refn if refn else None,
+             "questions_kept": (sum(s["questions_kept"] for s in ss) / sum(s["questions_said"] for s in ss)
+                                if sum(s["questions_said"] for s in ss) else None),
+             "questions_said": sum(s["questions_said"] for s in ss),
              "scores": {}}
         for col, _ in SCORES:
             # The transcript-alone path is taken over the same session rows, so both columns weigh
@@ -297,13 +325,14 @@ def main():
                   f'{fmt(s["role_right"])} | {fmt(s["prac_overlap_share"])} | {fmt(s["role_confidence"])} | '
                   f'{"n/a" if s["review"] is None else ("yes" if s["review"] else "–")} | {fmt(s["words_right_share"], pct=True)} | {fmt(s["wer"], pct=True)} | {sc} |')
     md += ["", "## Speakers and words (pooled)", "",
-           "| group | sessions | failed | role right | mean conf. | needs review | role wrong, not flagged | words on right speaker | WER | WER w/o fillers |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| group | sessions | failed | role right | mean conf. | needs review | role wrong, not flagged | words on right speaker | WER | WER w/o fillers | practitioner '?' kept (n) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in pooled:
         nr = str(g["needs_review"]) if g["needs_review_known"] else "n/a"
         nr += f' | {g["role_wrong_unflagged"]}' if g["needs_review_known"] else " | n/a"
         md.append(f'| {g["group"]} | {g["sessions"]} | {g["failed"]} | {g["role_right"]}/{g["sessions"]} | '
-                  f'{fmt(g["mean_role_confidence"])} | {nr} | {fmt(g["words_right_share"], pct=True)} | {fmt(g["wer"], pct=True)} | {fmt(g["wer_nofill"], pct=True)} |')
+                  f'{fmt(g["mean_role_confidence"])} | {nr} | {fmt(g["words_right_share"], pct=True)} | {fmt(g["wer"], pct=True)} | {fmt(g["wer_nofill"], pct=True)} | '
+                  f'{fmt(g["questions_kept"], pct=True)} ({g["questions_said"]}) |')
     md += ["", "## Scores against the human codes (pooled)", "",
            "MAE in the score's units (%CR and %OQ as fractions 0–1, as sessions.csv writes them); "
            "ICC(2,1) absolute agreement; n = sessions where both sides have a value.", "",
