@@ -112,7 +112,7 @@ def run_fold(i, test_ids, utts, tok, args):
     for u in train + test:
         if "ids" not in u:
             u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
-            add_spoken_variant(u, tok)
+            add_spoken_variant(u, tok, args.spoken_marks)
     print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
           flush=True)
     t0 = time.time()
@@ -153,7 +153,8 @@ def summarise(folds, quality, k, args):
             if r["test_transcripts"] == f:
                 done.append(r)
     recipe = "train.py (every setting as shipped)" if not args.label else f"variant {args.label}: " + ", ".join(
-        f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight", "spoken_text"))
+        f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight", "spoken_text",
+                                            "spoken_marks"))
     if os.environ.get("MITOOL_CODER_ENCODER"):
         recipe += f", encoder {os.path.basename(os.environ['MITOOL_CODER_ENCODER'])}"
     summary = {"model_version": MODEL_VERSION, "recipe": recipe,
@@ -213,6 +214,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
     ap.add_argument("--spoken-text", type=float, default=0.0)
+    ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all")
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()

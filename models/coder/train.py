@@ -6,6 +6,7 @@ Writes: split.json, work/model.pt (checkpoint, git-ignored), work/train_log.json
 import argparse
 import json
 import os
+import re
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,11 +121,36 @@ def sample_weight(u, args):
     return args.low_quality_weight if u["mi_quality"] == "low" else 1.0
 
 
-def add_spoken_variant(u, tok):
-    """The pair as Whisper tends to write it: no question marks (it drops them from declarative
+QUESTION_WORDS = set("what why how when where who whom whose which do does did is are was were am can could "
+                     "would will should shall may might have has had isn't aren't wasn't weren't don't doesn't "
+                     "didn't won't wouldn't can't couldn't shouldn't haven't hasn't".split())
+# Discourse words and the role labels of the coder's input ("therapist: ...").
+LEAD_WORDS = set("so and but okay ok well um uh now then right alright all mm mm-hmm yeah oh therapist client".split())
+
+
+def spoken(text, mode):
+    """Question marks as Whisper writes them: mode "all" drops every one; "declarative" only those of
+    sentences that do not open (after a discourse word or two) with a question word or an inverted
+    auxiliary, which Whisper keeps ("Do you drink?") while it drops the rest ("You drink?")."""
+    if mode == "all":
+        return text.replace("?", ".")
+
+    def one(m):
+        words = [w.strip(",.!?:").lower() for w in m.group(0).split()]
+        words = [w for w in words if w]
+        while len(words) > 1 and words[0] in LEAD_WORDS:
+            words = words[1:]
+        return m.group(0) if words and words[0] in QUESTION_WORDS else m.group(0)[:-1] + "."
+
+    # A sentence: the text since the last sentence end or context separator, up to its "?".
+    return re.sub(r"[^.?!|]*\?", one, text)
+
+
+def add_spoken_variant(u, tok, mode="all"):
+    """The pair as Whisper tends to write it: without question marks (it drops them from declarative
     questions, "That's number one?" -> "That's number one.", which turned them into reflections on
     the validity harness). Kept beside the written pair; fit() picks one per item and epoch."""
-    a, b = u["a"].replace("?", "."), u["b"].replace("?", ".")
+    a, b = spoken(u["a"], mode), spoken(u["b"], mode)
     u["spoken"] = encode_pair(tok, a, b, MAX_LENGTH) if (a, b) != (u["a"], u["b"]) else None
 
 
@@ -166,6 +192,7 @@ def fit(train, args):
 
     log = {"epochs": args.epochs, "lr": args.lr, "head_lr": args.head_lr, "batch_size": args.batch_size,
            "low_quality_weight": args.low_quality_weight, "spoken_text": args.spoken_text,
+           "spoken_marks": args.spoken_marks,
            "threads": args.threads, "seed": SEED, "n_train_utterances": len(train),
            "class_weights": {"therapist_main": w_main.tolist(), "therapist_fine": w_fine.tolist(),
                              "client_talk": w_client.tolist()}, "epoch_loss": []}
@@ -231,6 +258,8 @@ def main():
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
     ap.add_argument("--spoken-text", type=float, default=0.0,
                     help="probability of training on an utterance's pair without question marks")
+    ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all",
+                    help="which question marks the spoken variant drops")
     ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
     args = ap.parse_args()
 
@@ -245,7 +274,7 @@ def main():
     train = [u for u in utts if u["transcript_id"] in train_set]
     for u in train:
         u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
-        add_spoken_variant(u, tok)
+        add_spoken_variant(u, tok, args.spoken_marks)
     model, log = fit(train, args)
     if model is None:
         return

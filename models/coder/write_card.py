@@ -186,6 +186,21 @@ def spoken_text_section(A):
       "the gain is not only the lost marks: that model counts more questions everywhere, and calls more of them open "
       "(%OQ over-estimated by 0.15 on average from the transcript, against 0.06 for the shipped model). Keeping the marks would keep the coder's text accuracy: a rising pitch at the end "
       "of a practitioner's sentence, or a speech model that writes them (Whisper base: README, validity).\n")
+    A("Dropping only the marks Whisper drops was tried next (4 December 2026): `train.py --spoken-text 0.5 "
+      "--spoken-marks declarative` drops \"?\" only from sentences that do not open, after a discourse word or "
+      "two, with a question word or an inverted auxiliary (655 of the 1125 practitioner training utterances "
+      "with a mark), so that \"Do you drink?\" keeps its mark. Trained and measured on another machine "
+      "(AMD EPYC, AVX2 without VNNI, where ONNX Runtime's int8 kernels give other probabilities: parity-avx2.json), "
+      "so the shipped model is measured again there, same 26 sessions (`run.sh --label full-mixed`, "
+      "`--label full-decl`; dev macro-F1 by `dev_eval.py`):\n")
+    A("| AVX2 machine | dev macro-F1 main / fine / client / exists | recording R:Q MAE tune / held / all "
+      "| %CR all | %OQ all | transcript alone R:Q / %CR / %OQ |\n|---|---|---|---|---|---|")
+    A("| shipped | 0.779 / 0.427 / 0.466 / 0.753 | 0.64 / 0.35 / 0.49 | 0.20 | 0.18 | 0.38 / 0.22 / 0.14 |")
+    A("| `--spoken-marks declarative` | 0.770 / 0.475 / 0.467 / 0.741 | 0.72 / 0.38 / 0.54 | 0.23 | 0.17 | 0.39 / 0.24 / 0.15 |")
+    A("\nR:Q and %CR are worse from the recording on both halves, so the declarative rule is not what the "
+      "all-marks variant's R:Q gain came from: not shipped. Its fine-label macro-F1 (+0.048) is one training "
+      "on one split, which varies by about 0.03 between folds (CV above); it would need the CV before it counts. A rising pitch does not mark the lost questions in these "
+      "voices either (benches/validity/pitch_probe.py: AUC 0.60; README, validity).\n")
 
 
 def cv_section(A):
