@@ -146,7 +146,7 @@ def spoken(text, mode):
     return re.sub(r"[^.?!|]*\?", one, text)
 
 
-def add_spoken_variant(u, tok, mode="all"):
+def add_spoken_variant(u, tok, mode):
     """The pair as Whisper tends to write it: without question marks (it drops them from declarative
     questions, "That's number one?" -> "That's number one.", which turned them into reflections on
     the validity harness). Kept beside the written pair; fit() picks one per item and epoch."""
