@@ -136,6 +136,8 @@ def agreement(pairs):
     pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     return {"n": len(pairs),
             "mae": sum(abs(a - b) for a, b in pairs) / len(pairs) if pairs else None,
+            # mean signed error: which way mitool errs (errors of the two paths can cancel)
+            "bias": sum(a - b for a, b in pairs) / len(pairs) if pairs else None,
             "icc": icc21(pairs)}
 
 
@@ -231,12 +233,12 @@ def question_marks(sdir, turns, voice_role):
 
 # ---------- report ----------
 
-def fmt(x, d=2, pct=False):
+def fmt(x, d=2, pct=False, signed=False):
     if x is None:
         return "–"
     if isinstance(x, bool):
         return "yes" if x else "NO"
-    return f"{100 * x:.1f}%" if pct else f"{x:.{d}f}"
+    return f"{100 * x:.1f}%" if pct else (f"{x:+.{d}f}" if signed else f"{x:.{d}f}")
 
 
 def main():
@@ -335,14 +337,15 @@ def main():
                   f'{fmt(g["questions_kept"], pct=True)} ({g["questions_said"]}) |')
     md += ["", "## Scores against the human codes (pooled)", "",
            "MAE in the score's units (%CR and %OQ as fractions 0–1, as sessions.csv writes them); "
-           "ICC(2,1) absolute agreement; n = sessions where both sides have a value.", "",
-           "| group | score | n rec. | MAE rec. | ICC rec. | n text | MAE text | ICC text |",
-           "|---|---|---|---|---|---|---|---|"]
+           "ICC(2,1) absolute agreement; bias = mean signed error (mitool less human: above 0, mitool "
+           "reads higher); n = sessions where both sides have a value.", "",
+           "| group | score | n rec. | MAE rec. | bias rec. | ICC rec. | n text | MAE text | bias text | ICC text |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for g in pooled:
         for col, lbl in SCORES:
             r, t = g["scores"][col]["recording"], g["scores"][col]["transcript"]
-            md.append(f'| {g["group"]} | {lbl} | {r["n"]} | {fmt(r["mae"])} | {fmt(r["icc"])} | '
-                      f'{t["n"]} | {fmt(t["mae"])} | {fmt(t["icc"])} |')
+            md.append(f'| {g["group"]} | {lbl} | {r["n"]} | {fmt(r["mae"])} | {fmt(r.get("bias"), signed=True)} | {fmt(r["icc"])} | '
+                      f'{t["n"]} | {fmt(t["mae"])} | {fmt(t.get("bias"), signed=True)} | {fmt(t["icc"])} |')
     text_md = "\n".join(md) + "\n"
     print(text_md)
     os.makedirs(a.results, exist_ok=True)

@@ -25,11 +25,13 @@ fn read_parity(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-/// Whether ONNX Runtime's int8 kernels run with VNNI here. Without it (AVX2
-/// alone) they saturate u8·s8 pair sums, and the same model gives other
-/// probabilities (up to 0.13 apart, a decision flipping): `parity.json` was
-/// made on a VNNI CPU, `parity-avx2.json` with Python's onnxruntime on an
-/// AVX2-only one. Each CPU is held to its own reference, to 2e-4.
+/// Whether this CPU computes as the one `parity.json` was made on (AVX-512
+/// VNNI). ONNX Runtime's float kernels differ in the last digits between
+/// CPUs, and the int8 model carries that through the rounding of its
+/// activations: on an AVX2-only CPU the probabilities move by up to 0.003
+/// (`parity-avx2.json`, made there). Each CPU is held to its own reference
+/// to 2e-4, and the references to each other by
+/// `the_same_codes_on_every_cpu`.
 fn vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -145,12 +147,88 @@ fn annomi_dev_sample_matches_the_training_framework() {
             item["input_ids_sha256"].as_str().unwrap(),
             "transcript {t} utterance {u}"
         );
-        // The reference probabilities hold on a VNNI CPU only (see `vnni`);
-        // elsewhere the encoding is checked, and the model by `own_text`.
+        // The reference was made on a VNNI CPU (see `vnni`); elsewhere the
+        // probabilities are held to the distance between CPUs, and the codes
+        // must be the same.
+        let p = coder().run(&[&e]).unwrap();
         if vnni() {
-            let p = coder().run(&[&e]).unwrap();
             check(&p[0], &item["probs"]);
+        } else {
+            same_codes(
+                &p[0],
+                &item["probs"],
+                &format!("transcript {t} utterance {u}"),
+            );
         }
+    }
+}
+
+/// How far two CPUs' probabilities may lie apart (see `vnni`): 0.003 seen.
+const ACROSS_CPUS: f32 = 0.005;
+
+fn as_f32(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Within `ACROSS_CPUS` of `want`, and the same decisions (argmax; flags at
+/// 0.5) wherever the reference is not itself too close to call.
+fn same_codes(p: &mitool_core::code::Probabilities, want: &serde_json::Value, what: &str) {
+    let heads: [(&str, &[f32]); 4] = [
+        ("therapist_main", &p.therapist_main),
+        ("therapist_fine", &p.therapist_fine),
+        ("exists", &p.exists),
+        ("client_talk", &p.client_talk),
+    ];
+    for (head, got) in heads {
+        let want = as_f32(&want[head]);
+        assert_eq!(got.len(), want.len(), "{what} {head}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < ACROSS_CPUS,
+                "{what} {head}: {got:?} vs {want:?}"
+            );
+        }
+        let clear = 2.0 * ACROSS_CPUS;
+        if head == "exists" {
+            for (g, w) in got.iter().zip(&want) {
+                if (w - 0.5).abs() > clear {
+                    assert_eq!(*g > 0.5, *w > 0.5, "{what} {head}: {got:?} vs {want:?}");
+                }
+            }
+        } else {
+            let best = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+            let mut sorted = want.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            if sorted[0] - sorted[1] > clear {
+                assert_eq!(best(got), best(&want), "{what} {head}: {got:?} vs {want:?}");
+            }
+        }
+    }
+}
+
+/// The two CPUs' references (see `vnni`) give the same codes: a study coded
+/// on mixed machines is coded alike.
+#[test]
+fn the_same_codes_on_every_cpu() {
+    let (vnni_ref, avx2_ref) = (parity(), read_parity("parity-avx2.json"));
+    let (a, b) = (
+        vnni_ref["own_text"].as_array().unwrap(),
+        avx2_ref["own_text"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["input_ids"], y["input_ids"]);
+        let p = mitool_core::code::Probabilities {
+            therapist_main: as_f32(&y["probs"]["therapist_main"]),
+            therapist_fine: as_f32(&y["probs"]["therapist_fine"]),
+            exists: as_f32(&y["probs"]["exists"]),
+            client_talk: as_f32(&y["probs"]["client_talk"]),
+        };
+        same_codes(&p, &x["probs"], x["text"].as_str().unwrap());
     }
 }
 

@@ -142,6 +142,32 @@ def decode_cv_section(A):
       "recover nothing; what is missing is in the encoder's representation, not in the decision rule.\n")
 
 
+def cpu_section(A):
+    """One model, every CPU: the U8U8 rewrite (u8u8.py), measured by cross_cpu.py and dev_eval.py."""
+    A("## One model, every CPU\n")
+    A("ONNX Runtime's dynamically quantized MatMuls multiply uint8 activations by the model's int8 weights. On "
+      "an x86 CPU with VNNI they sum the products exactly; on one with AVX2 alone (no VNNI: most AMD CPUs "
+      "before Zen 4, older Intel ones) the U8S8 kernels add pairs of products in 16 bits (VPMADDUBSW) and "
+      "saturate, so the same coder.onnx coded otherwise there. Since 4 December 2026 coder.onnx is the same "
+      "model written as U8U8 (`u8u8.py`: each int8 weight w becomes w + 128 with zero point 128; "
+      "MatMulInteger subtracts it again, so every product is the integer it was), which ONNX Runtime's "
+      "kernels widen before multiplying and never saturate; `export_eval.py` measures and ships that form. "
+      "On a VNNI CPU it computes what the former file did; on an AVX2-only one it now computes that too, "
+      "up to the float kernels' last digits (`cross_cpu.py`, parity.json's 50 examples, each alone, AMD "
+      "EPYC AVX2 against the VNNI CPU's reference; dev macro-F1 by `dev_eval.py`, batches of 32):\n")
+    A("| coder.onnx on the AVX2 CPU | largest / median difference from the VNNI reference | decisions different "
+      "(every head of the 50) | dev macro-F1 main / fine / exists / client | utterances/s, 1 thread (Python) |\n"
+      "|---|---|---|---|---|")
+    A("| U8S8 (until 4 December, sha256 17f0a074…) | 0.142 / 0.0025 | 10 | 0.779 / 0.427 / 0.753 / 0.466 | 65 |")
+    A("| U8U8 (now) | 0.003 / 0.0000 | 0 | 0.787 / 0.429 / 0.752 / 0.468 | 57 |")
+    A("\nOn the VNNI CPU the card's int8 figures are 0.784 / 0.429 / 0.754 / 0.468. The remaining differences come "
+      "from float kernels (AVX-512 against AVX2) carried through the rounding of activations: up to 0.003, so "
+      "a decision can differ only where two labels are that close. `mitool-core/tests/coder.rs` holds each "
+      "CPU to its own reference (parity.json, parity-avx2.json) to 2e-4 and the two references to each other "
+      "(`the_same_codes_on_every_cpu`). The U8U8 kernels are about an eighth slower on the AVX2 CPU; the coder "
+      "is a small part of a recording's time.\n")
+
+
 def encoder_cost_section(A):
     """What a stronger encoder costs to train here (encoder_cost.json, from encoder_cost.py)."""
     path = os.path.join(HERE, "encoder_cost.json")
@@ -190,7 +216,8 @@ def spoken_text_section(A):
       "--spoken-marks declarative` drops \"?\" only from sentences that do not open, after a discourse word or "
       "two, with a question word or an inverted auxiliary (655 of the 1125 practitioner training utterances "
       "with a mark), so that \"Do you drink?\" keeps its mark. Trained and measured on another machine "
-      "(AMD EPYC, AVX2 without VNNI, where ONNX Runtime's int8 kernels give other probabilities: parity-avx2.json), "
+      "(AMD EPYC, AVX2 without VNNI, where ONNX Runtime's int8 kernels gave the U8S8 model of then other "
+      "probabilities: \"One model, every CPU\" below), "
       "so the shipped model is measured again there, same 26 sessions (`run.sh --label full-mixed`, "
       "`--label full-decl`; dev macro-F1 by `dev_eval.py`):\n")
     A("| AVX2 machine | dev macro-F1 main / fine / client / exists | recording R:Q MAE tune / held / all "
@@ -278,6 +305,8 @@ def main():
     A("| labels.json | label order per head, exact input format, max_length, version, licence |")
     A("| metrics.json | all numbers in this card, machine-readable |")
     A("| parity.json | expected outputs: 40 AnnoMI dev utterances (keys only) + 10 own-text examples (full inputs) |")
+    A("| parity-avx2.json, parity_avx2.py/.sh, cross_cpu.py | the own-text outputs on an AVX2-only CPU; how far a CPU lies from parity.json |")
+    A("| u8u8.py | rewrites the int8 model as uint8 x uint8, exactly (\"One model, every CPU\") |")
     A("| split.json | train/dev transcript ids |")
     A("| miti_annomi.py, miti_annomi.json | the MITI codes with an AnnoMI counterpart (Persuade, Seek, Emphasize) scored against AnnoMI's labels |")
     A("| calibration.json, session_eval.json | Platt scaling of the four MITI event probabilities (`calibrate.sh` refits it without retraining); session error it gives (`session_eval.py --mitool BIN` in calibrate.sh's venv) |")
@@ -379,6 +408,7 @@ def main():
     decode_cv_section(A)
     spoken_text_section(A)
     encoder_cost_section(A)
+    cpu_section(A)
     A("## Throughput\n")
     A(f"{tp['setup']}.\n")
     A(f"- int8: **{tp['int8']['utterances_per_s']:.0f} utterances/s**; fp32: {tp['fp32']['utterances_per_s']:.0f} "
