@@ -344,8 +344,8 @@ def main():
     for g in pooled:
         for col, lbl in SCORES:
             r, t = g["scores"][col]["recording"], g["scores"][col]["transcript"]
-            md.append(f'| {g["group"]} | {lbl} | {r["n"]} | {fmt(r["mae"])} | {fmt(r.get("bias"), signed=True)} | {fmt(r["icc"])} | '
-                      f'{t["n"]} | {fmt(t["mae"])} | {fmt(t.get("bias"), signed=True)} | {fmt(t["icc"])} |')
+            md.append(f'| {g["group"]} | {lbl} | {r["n"]} | {fmt(r["mae"])} | {fmt(r["bias"], signed=True)} | {fmt(r["icc"])} | '
+                      f'{t["n"]} | {fmt(t["mae"])} | {fmt(t["bias"], signed=True)} | {fmt(t["icc"])} |')
     text_md = "\n".join(md) + "\n"
     print(text_md)
     os.makedirs(a.results, exist_ok=True)

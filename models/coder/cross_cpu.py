@@ -15,9 +15,8 @@ import numpy as np
 import onnxruntime as ort
 
 from common import DEFAULT_DATA, HERE, MAX_LENGTH, encode_pair
+from export_eval import OUT_NAMES as HEADS
 from train import load_tokenizer, prepare
-
-HEADS = ["therapist_main", "therapist_fine", "exists", "client_talk"]
 
 
 def main():
