@@ -82,15 +82,15 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
         let (i, n) = parse_shard(s)?;
         jobs = batch::shard(jobs, i, n)?;
     }
-    // Before any slow start-up, so a second run into the folder refuses at once.
-    let out = outfile::lock_dir(&args.out)?;
+    // Before any slow start-up: a folder that cannot be written stops the run at once.
+    outfile::create_private_dir(&args.out)?;
     let (parallel, per_session) = batch::thread_split(opts.threads, jobs.len());
     let pipeline = Pipeline::new(store, opts, per_session)?;
     // Missing models stop the batch here, once (exit 2), not once per session.
     let audio = jobs.iter().any(|j| j.kind == batch::InputKind::Audio);
     pipeline.session().models(audio)?;
     let bars = Bars::new(quiet || args.json).with_total(jobs.len() as u64);
-    let summary = batch::run(&pipeline, &jobs, &out, parallel, &bars)?;
+    let summary = batch::run(&pipeline, &jobs, &args.out, parallel, &bars)?;
     bars.clear();
     if args.log_text {
         for job in &jobs {
@@ -109,6 +109,7 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
                 "done": summary.done,
                 "skipped": summary.skipped,
                 "failed": summary.failed,
+                "taken": summary.taken,
                 "sessions_csv": args.out.join("sessions.csv").display().to_string(),
                 "failures_csv": args.out.join("failures.csv").display().to_string(),
             })
@@ -123,8 +124,22 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
             summary.failed,
             args.out.join("index.html").display()
         );
+        if summary.taken > 0 {
+            let all = if summary.taken == summary.sessions {
+                "every session of this run was"
+            } else {
+                "some sessions were"
+            };
+            eprintln!(
+                "mitool: {all} being processed by another mitool run ({} left to it, listed above); \
+                 once every run has finished, `mitool merge {out} --out {out}` writes the complete table",
+                summary.taken,
+                out = args.out.display()
+            );
+        }
     }
-    Ok(if summary.failed > 0 {
+    // 1: not every session is done here (failed, or left to another run).
+    Ok(if summary.failed > 0 || summary.taken > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -218,8 +233,7 @@ pub struct MergeArgs {
 }
 
 pub fn merge_cmd(args: MergeArgs) -> Result<ExitCode> {
-    let out = outfile::lock_dir(&args.out)?;
-    let s = batch::write_tables(&out, &args.dirs)?;
+    let s = batch::write_tables(&args.out, &args.dirs)?;
     eprintln!(
         "mitool: merged {} session(s) ({} failed) from {} folder(s) → {}",
         s.sessions,

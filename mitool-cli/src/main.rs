@@ -143,11 +143,18 @@ fn main() -> ExitCode {
     }
     use_better_blas_kernels();
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A panic never prints a backtrace at a user: the readers and the batch
+    // catch theirs and name the file; whatever escapes them ends here.
+    mitool_core::panic::quiet_hook();
+    match mitool_core::panic::catch(|| run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             eprintln!("mitool: {e:#}");
             ExitCode::from(2)
+        }
+        Err(detail) => {
+            eprintln!("mitool: internal error: {detail}; nothing was left half-written, and this is a bug in mitool worth reporting (without the recording)");
+            ExitCode::from(1)
         }
     }
 }

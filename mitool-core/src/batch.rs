@@ -21,10 +21,14 @@
 //! study tables are rebuilt from the session folders, sorted by session id,
 //! so an interrupted-then-resumed run ends byte-identical to an uninterrupted one.
 //!
-//! One run at a time writes to a folder: [`run`] and [`write_tables`] take
-//! the folder's [`DirLock`]. A disk that refuses every write (full,
-//! read-only) stops the run at once rather than failing session after
-//! session; what was finished is kept for the rerun.
+//! Any number of runs work in one folder side by side (the shards of a
+//! Slurm array, on one machine or many sharing a volume): each session is
+//! claimed before it is worked on ([`crate::claim`]), so no two runs ever
+//! work on the same one, and a claim left by a killed run is taken over.
+//! The study tables are rewritten under the folder's lock from what is
+//! complete at that moment; `mitool merge` gives the final table. A disk
+//! that refuses every write (full, read-only) stops the run at once rather
+//! than failing session after session; what was finished is kept for the rerun.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,11 +38,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audio::{self, AudioConfig};
+use crate::claim::{Claims, BEAT};
 use crate::diarize::DiarizeConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{Columns, Manifest};
 use crate::models::Store;
-use crate::outfile::{write_atomic, DirLock};
+use crate::outfile::{lock_dir, write_atomic};
 use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
 use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
@@ -365,7 +370,14 @@ impl BatchOptions {
 pub enum Outcome {
     Done(Box<SessionScores>),
     Skipped(Box<SessionScores>),
-    Failed { stage: String, error: String },
+    Failed {
+        stage: String,
+        error: String,
+    },
+    /// Another run is working on it (`by`: who, in words); it is left to that run.
+    Taken {
+        by: String,
+    },
 }
 
 /// A failure as recorded in `failure.json` and `failures.csv`.
@@ -387,6 +399,8 @@ pub struct Summary {
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Left to another run that was working on them.
+    pub taken: usize,
 }
 
 /// The batch's [`Session`] and the options it was built from.
@@ -426,11 +440,18 @@ impl<'s> Pipeline<'s> {
     }
 
     /// Processes one job into `out/<session_id>/`, or skips it when its
-    /// outputs are complete and its hash unchanged. A failure of this job is
-    /// an [`Outcome::Failed`]; an error is the disk refusing every write,
-    /// which no other job would get past either.
-    pub fn run_job(&self, job: &Job, out: &DirLock, sink: &dyn Sink) -> Result<Outcome> {
-        let dir = out.dir().join(&job.session_id);
+    /// outputs are complete and its hash unchanged, or leaves it to another
+    /// run that holds its claim. A failure of this job is an
+    /// [`Outcome::Failed`]; an error is the disk refusing every write, which
+    /// no other job would get past either.
+    pub fn run_job(
+        &self,
+        job: &Job,
+        out: &Path,
+        claims: &Claims,
+        sink: &dyn Sink,
+    ) -> Result<Outcome> {
+        let dir = out.join(&job.session_id);
         let fail = |stage: &str, e: Error| {
             if e.disk_refuses_writes() {
                 // Not this input's fault: no failure.json, the rerun redoes it.
@@ -473,13 +494,50 @@ impl<'s> Pipeline<'s> {
             }
             return Ok(Outcome::Skipped(Box::new(rec.scores)));
         }
+        let claim = match claims.claim(&dir) {
+            Ok(Ok(c)) => c,
+            Ok(Err(by)) => return Ok(Outcome::Taken { by }),
+            Err(e) => return fail("write", e),
+        };
+        // Another run may have finished it between the look above and the claim.
+        if let Some(rec) = completed(&dir, &hash, job.kind) {
+            return Ok(Outcome::Skipped(Box::new(rec.scores)));
+        }
         let _ = std::fs::remove_file(dir.join("failure.json"));
+        // Safe under the claim: no other run writes in this folder now.
         remove_stale_temps(&dir);
-        let result = self.process(job, sink);
-        let outcome = match result.and_then(|r| self.write(job, &dir, &hash, r)) {
-            Ok(s) => Ok(Outcome::Done(Box::new(s))),
+        let tracked = Tracked::new(sink, job.kind);
+        // A panic anywhere in this session's work (a decoder, a model's
+        // bindings, our own code) is this session's failure, not the run's.
+        // Every output is written whole or not at all, so none is half-written.
+        let result = crate::panic::catch(|| {
+            let r = self.process(job, &tracked)?;
+            if !claim.still_mine() {
+                // Paused past the lease, and another run took the session over.
+                return Ok(None);
+            }
+            tracked.now("write", "writing the outputs");
+            self.write(job, &dir, &hash, r).map(Some)
+        })
+        .unwrap_or_else(|detail| {
+            let (stage, doing) = tracked.stage();
+            Err(StageError {
+                stage,
+                error: Error::Internal {
+                    path: job.path.clone(),
+                    doing,
+                    detail,
+                },
+            })
+        });
+        let outcome = match result {
+            Ok(Some(s)) => Ok(Outcome::Done(Box::new(s))),
+            Ok(None) => Ok(Outcome::Taken {
+                by: "another run, which took it over while this one was paused".into(),
+            }),
             Err(e) => fail(e.stage, e.error),
         };
+        drop(claim);
         // The recording and its results are gone: the next session starts lean.
         crate::mem::release();
         outcome
@@ -585,6 +643,64 @@ impl<'s> Pipeline<'s> {
     }
 }
 
+/// Passes progress on and remembers the stage that began last, so that a
+/// panic is put down to the stage it happened in.
+struct Tracked<'a> {
+    inner: &'a dyn Sink,
+    /// The stage's name in `failures.csv`, and what it was doing in words.
+    stage: std::sync::Mutex<(&'static str, &'static str)>,
+}
+
+impl<'a> Tracked<'a> {
+    fn new(inner: &'a dyn Sink, kind: InputKind) -> Self {
+        let first = match kind {
+            InputKind::Audio => ("decode", Stage::Decode.label()),
+            InputKind::Transcript => ("read", "reading the transcript"),
+        };
+        Self {
+            inner,
+            stage: std::sync::Mutex::new(first),
+        }
+    }
+
+    fn now(&self, stage: &'static str, doing: &'static str) {
+        // A poisoned lock still holds the last stage, which is all we need.
+        *self.stage.lock().unwrap_or_else(|p| p.into_inner()) = (stage, doing);
+    }
+
+    fn stage(&self) -> (&'static str, &'static str) {
+        *self.stage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Sink for Tracked<'_> {
+    fn begin(&self, file: &Path, stage: Stage, total: u64) {
+        // The names session.rs gives its stages' errors.
+        let name = match stage {
+            Stage::Decode => "decode",
+            Stage::Vad | Stage::Transcribe => "transcribe",
+            Stage::Diarize => "diarize",
+            Stage::Code => "code",
+            Stage::Score => "score",
+            Stage::Report => "write",
+        };
+        self.now(name, stage.label());
+        self.inner.begin(file, stage, total);
+    }
+    fn advance(&self, file: &Path, stage: Stage, done: u64) {
+        self.inner.advance(file, stage, done);
+    }
+    fn end(&self, file: &Path, stage: Stage) {
+        self.inner.end(file, stage);
+    }
+    fn warning(&self, file: &Path, message: &str) {
+        self.inner.warning(file, message);
+    }
+    fn finished(&self, file: &Path, session_id: &str, error: Option<&str>) {
+        self.inner.finished(file, session_id, error);
+    }
+}
+
 /// Removes temporary files a killed run left behind (`.name.PID.N.tmp`).
 fn remove_stale_temps(dir: &Path) {
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -621,36 +737,48 @@ pub fn thread_split(cores: usize, sessions: usize) -> (usize, usize) {
     (parallel, per_session)
 }
 
-/// Runs every job, `parallel` at a time, into the locked folder `out`, then
-/// rebuilds the study tables. Stops early, with the error, when the disk
-/// refuses writes.
+/// Runs every job, `parallel` at a time, into the folder `out` (other runs
+/// may work there too), then rebuilds the study tables. Stops early, with
+/// the error, when the disk refuses writes.
 pub fn run(
     pipeline: &Pipeline,
     jobs: &[Job],
-    out: &DirLock,
+    out: &Path,
     parallel: usize,
     sink: &(dyn Sink + Sync),
 ) -> Result<Summary> {
-    // Only a killed run leaves these, and the lock says none is running.
-    remove_stale_temps(out.dir());
+    crate::outfile::create_private_dir(out)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(parallel.max(1))
         .build()
         .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
-    // Collecting into a Result starts no new job once one has failed.
-    let outcomes: Vec<Outcome> = pool.install(|| {
-        jobs.par_iter()
-            .map(|job| {
-                let o = pipeline.run_job(job, out, sink);
-                let text = match &o {
-                    Ok(o) => outcome_text(o),
-                    // The run's error says why, once.
-                    Err(_) => Some("stopped before it finished".into()),
-                };
-                sink.finished(&job.path, &job.session_id, text.as_deref());
-                o
-            })
-            .collect::<Result<_>>()
+    let claims = Claims::new();
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        // Keeps this run's claims fresh while it works; ends with the work.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let claims = &claims;
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(BEAT) {
+                claims.beat();
+            }
+        });
+        // Collecting into a Result starts no new job once one has failed.
+        let outcomes = pool.install(|| {
+            jobs.par_iter()
+                .map(|job| {
+                    let o = pipeline.run_job(job, out, claims, sink);
+                    let text = match &o {
+                        Ok(o) => outcome_text(o),
+                        // The run's error says why, once.
+                        Err(_) => Some("stopped before it finished".into()),
+                    };
+                    sink.finished(&job.path, &job.session_id, text.as_deref());
+                    o
+                })
+                .collect::<Result<_>>()
+        });
+        drop(stop);
+        outcomes
     })?;
     let mut s = Summary {
         sessions: jobs.len(),
@@ -661,15 +789,17 @@ pub fn run(
             Outcome::Done(_) => s.done += 1,
             Outcome::Skipped(_) => s.skipped += 1,
             Outcome::Failed { .. } => s.failed += 1,
+            Outcome::Taken { .. } => s.taken += 1,
         }
     }
-    write_tables(out, &[out.dir().to_path_buf()])?;
+    write_tables(out, &[out.to_path_buf()])?;
     Ok(s)
 }
 
 fn outcome_text(o: &Outcome) -> Option<String> {
     match o {
         Outcome::Failed { stage, error } => Some(format!("failed at {stage}: {error}")),
+        Outcome::Taken { by } => Some(format!("left to another run working on it ({by})")),
         _ => None,
     }
 }
@@ -713,10 +843,19 @@ fn collect(dirs: &[PathBuf]) -> Result<Collected> {
     Ok((done, failed))
 }
 
+/// How long a run waits for another to finish writing its study tables.
+const TABLES_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Writes `out/sessions.csv`, `failures.csv` and `index.html` from the
-/// session folders in `dirs` (the output folder itself, or shard folders).
-pub fn write_tables(out: &DirLock, dirs: &[PathBuf]) -> Result<Summary> {
-    let out = out.dir();
+/// session folders in `dirs` (the output folder itself, or shard folders),
+/// under `out`'s lock: from what is complete now, while other runs may
+/// still be working there.
+pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
+    let lock = lock_dir(out, TABLES_WAIT)?;
+    // Only a killed run leaves temporary tables here, and the lock says no
+    // run is writing them now.
+    remove_stale_temps(out);
+    let out = lock.dir();
     let (done, failed) = collect(dirs)?;
     // One row per session: scores, status, needs_review, manifest columns.
     let mut rows: Vec<(SessionScores, String, String, &Columns)> = done
@@ -801,6 +940,7 @@ pub fn write_tables(out: &DirLock, dirs: &[PathBuf]) -> Result<Summary> {
         done: done.len(),
         skipped: 0,
         failed: failed.len(),
+        taken: 0,
     })
 }
 

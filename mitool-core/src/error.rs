@@ -86,6 +86,15 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid setting: {0}")]
     Config(String),
+
+    /// Something inside mitool or a library it uses broke on this file (a
+    /// panic, caught by [`crate::panic::catch`]): this file fails, the run goes on.
+    #[error("{path}: internal error while {doing}: {detail}; this file cannot be processed by this version of mitool (the other files are not affected)")]
+    Internal {
+        path: PathBuf,
+        doing: &'static str,
+        detail: String,
+    },
 }
 
 /// The library's result type.
@@ -100,6 +109,18 @@ impl Error {
             action,
             cause,
         }
+    }
+
+    /// `f` on `path`, with a panic inside it as an [`Error::Internal`]
+    /// about `path` while `doing` ("reading the audio", ...).
+    pub fn guard<T>(path: &Path, doing: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        crate::panic::catch(f).unwrap_or_else(|detail| {
+            Err(Error::Internal {
+                path: path.to_path_buf(),
+                doing,
+                detail,
+            })
+        })
     }
 
     /// Whether this is the output disk refusing every write (full, over
@@ -124,7 +145,8 @@ impl Error {
             | Error::Model { path, .. }
             | Error::Manifest { path, .. }
             | Error::Transcribe { path, .. }
-            | Error::Input { path, .. } => Some(path),
+            | Error::Input { path, .. }
+            | Error::Internal { path, .. } => Some(path),
             Error::Locked { dir, .. } => Some(dir),
             Error::Onnx(_) | Error::Config(_) => None,
         }

@@ -29,6 +29,7 @@
 pub mod audio;
 pub mod batch;
 pub mod blas;
+pub mod claim;
 pub mod code;
 pub mod diarize;
 pub mod error;
@@ -39,6 +40,7 @@ pub mod miti;
 pub mod models;
 pub mod onnx;
 pub mod outfile;
+pub mod panic;
 pub mod progress;
 pub mod report;
 pub mod role_text;

@@ -1,8 +1,8 @@
 //! Writing outputs safely: readable by the owner only (the recordings are
 //! about families), and never half-written (temporary file, then rename), so
 //! a run killed at any moment, or a disk that fills up, leaves either the old
-//! file or the new one. An output folder is written by one run at a time
-//! ([`lock_dir`]).
+//! file or the new one. A folder's study tables are written by one run at a
+//! time ([`lock_dir`]); its sessions are claimed one by one ([`crate::claim`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
@@ -35,8 +35,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Name of the lock file in an output folder.
 pub const LOCK_FILE: &str = ".mitool.lock";
 
-/// An output folder this process alone writes to, for as long as the guard
-/// lives. The lock is the operating system's (`flock`), so it goes with the
+/// An output folder whose study tables this process alone writes, for as
+/// long as the guard lives. The lock is the operating system's (`flock`), so it goes with the
 /// process however that ends, `kill -9` included: it is never left stale.
 #[derive(Debug)]
 pub struct DirLock {
@@ -58,9 +58,10 @@ impl Drop for DirLock {
     }
 }
 
-/// Creates `dir` if needed and locks it for this run, or says at once which
-/// run holds it ([`Error::Locked`]) without writing anything there.
-pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+/// Creates `dir` if needed and locks it, waiting up to `wait` for another
+/// run to finish writing its tables, or says which run holds it
+/// ([`Error::Locked`]) without writing anything there.
+pub fn lock_dir(dir: &Path, wait: std::time::Duration) -> Result<DirLock> {
     create_private_dir(dir)?;
     let path = dir.join(LOCK_FILE);
     let mut o = OpenOptions::new();
@@ -74,7 +75,15 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     let mut file = o
         .open(&path)
         .map_err(|e| Error::io(dir, "write in this folder", e))?;
-    match file.try_lock() {
+    let t0 = std::time::Instant::now();
+    let mut tried = file.try_lock();
+    // Polled, not blocking: a run frozen while it holds the lock must not
+    // freeze this one for good.
+    while matches!(tried, Err(TryLockError::WouldBlock)) && t0.elapsed() < wait {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        tried = file.try_lock();
+    }
+    match tried {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
@@ -108,7 +117,7 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     })
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -118,7 +127,7 @@ fn host_name() -> String {
 }
 
 /// The time now as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -236,10 +245,10 @@ mod tests {
     fn a_locked_folder_is_refused_with_who_holds_it_then_freed() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let held = lock_dir(&out).unwrap();
+        let held = lock_dir(&out, std::time::Duration::ZERO).unwrap();
         assert_eq!(held.dir(), out);
         // A second open file is a second holder, even in one process.
-        let e = lock_dir(&out).unwrap_err();
+        let e = lock_dir(&out, std::time::Duration::ZERO).unwrap_err();
         let m = e.to_string();
         assert!(matches!(e, Error::Locked { .. }), "{m}");
         assert!(
@@ -252,7 +261,7 @@ mod tests {
         );
         assert!(m.contains(" UTC"), "{m}");
         drop(held);
-        let again = lock_dir(&out).unwrap();
+        let again = lock_dir(&out, std::time::Duration::ZERO).unwrap();
         drop(again);
     }
 

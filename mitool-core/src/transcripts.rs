@@ -67,7 +67,11 @@ pub fn detect(path: &Path, text: &str) -> Format {
 /// is the file's stem unless the file names sessions itself (CSV, JSON).
 pub fn read(path: &Path, hints: &RoleHints) -> Result<Vec<Utterance>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
-    read_bytes(path, bytes, hints)
+    // Fuzzed for hours without one (docs/fuzzing.md); should a panic come
+    // anyway, it fails this file and names it.
+    Error::guard(path, "reading the transcript", || {
+        read_bytes(path, bytes, hints)
+    })
 }
 
 /// [`read`] of a file's contents already in memory (the fuzz targets feed it

@@ -281,7 +281,10 @@ pub fn read_csv(path: &Path) -> Result<Vec<Utterance>> {
         });
     }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    read_csv_from(path, file)
+    // As transcripts::read: a panic fails this file and names it.
+    Error::guard(path, "reading the coded utterances", || {
+        read_csv_from(path, file)
+    })
 }
 
 /// [`read_csv`] from any reader (the fuzz targets feed it bytes); `path`
