@@ -358,3 +358,206 @@ fn words_on_the_right_speaker(utterances: &Path, script: &Path) -> f64 {
     let right = pairs.iter().filter(|p| naming.contains(p)).count();
     right as f64 / pairs.len() as f64
 }
+
+/// Every file under `dir` whose name says it is left over: a claim or a
+/// temporary file. A finished run leaves none.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if n.starts_with(".claim") || n.ends_with(".tmp") {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_panic_in_one_session_costs_that_session_alone() {
+    // A decoder panics on this input (fixtures/hostile/README.md); this test
+    // build checks overflow, as `cargo build` does.
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in");
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::copy(
+        root().join("fixtures/hostile/riff-channel-mask-overflow.bin"),
+        inp.join("bad.wav"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("fixtures/demo/good-mi.wav"),
+        inp.join("good-mi.wav"),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let run = || {
+        mitool()
+            .args(["batch", "--json"])
+            .arg(&inp)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let r = run();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        (j["done"].as_u64(), j["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{j}"
+    );
+
+    let sessions = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
+    assert!(
+        sessions
+            .lines()
+            .any(|l| l.starts_with("good-mi,") && l.contains(",ok")),
+        "{sessions}"
+    );
+    assert!(
+        sessions
+            .lines()
+            .any(|l| l.starts_with("bad,") && l.contains("failed: decode")),
+        "{sessions}"
+    );
+    for f in [
+        "report.html",
+        "coded.csv",
+        "codes.vtt",
+        "session.json",
+        "utterances.json",
+    ] {
+        assert!(out.join("good-mi").join(f).is_file(), "good-mi/{f}");
+    }
+    let failures = std::fs::read_to_string(out.join("failures.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(failures.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{failures}");
+    assert_eq!((&rows[0][0], &rows[0][2]), ("bad", "decode"), "{failures}");
+    assert!(rows[0][1].ends_with("bad.wav"), "{failures}");
+    assert!(
+        rows[0][3].contains("internal error") && rows[0][3].contains("shift left with overflow"),
+        "{failures}"
+    );
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+
+    // The rerun skips the good session and fails the bad one the same way.
+    let r = run();
+    assert_eq!(r.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        (j["skipped"].as_u64(), j["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{j}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("failures.csv")).unwrap(),
+        failures
+    );
+    assert!(leftovers(&out).is_empty());
+}
+
+#[test]
+fn runs_share_a_folder_and_a_killed_shard_is_resubmitted() {
+    let d = tempfile::tempdir().unwrap();
+    // Two recordings (slow enough to kill mid-session) and three transcripts.
+    let inp = transcripts(d.path());
+    for n in ["good-mi", "poor-mi"] {
+        std::fs::remove_file(inp.join(format!("{n}.csv"))).unwrap();
+        std::fs::copy(
+            root().join(format!("fixtures/demo/{n}.wav")),
+            inp.join(format!("{n}.wav")),
+        )
+        .unwrap();
+    }
+    let batch = |out: &Path, extra: &[&str]| {
+        let mut c = mitool();
+        c.args(["batch", "--json", "--threads", "1"])
+            .args(extra)
+            .arg(&inp)
+            .arg("--out")
+            .arg(out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let summary = |child: std::process::Child| {
+        let r = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(matches!(r.status.code(), Some(0 | 1)), "{err}");
+        let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(j["failed"], 0, "{j} {err}");
+        (j, err)
+    };
+    let merge = |out: &Path| {
+        let st = mitool()
+            .arg("merge")
+            .arg(out)
+            .arg("--out")
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(out.join("sessions.csv")).unwrap()
+    };
+    let one = d.path().join("one");
+    let (j, _) = summary(batch(&one, &[]).spawn().unwrap());
+    assert_eq!(j["done"], 5, "{j}");
+    let reference = std::fs::read_to_string(one.join("sessions.csv")).unwrap();
+
+    // Two whole runs at once: every session is done by exactly one of them.
+    let both = d.path().join("both");
+    let (a, b) = (
+        batch(&both, &[]).spawn().unwrap(),
+        batch(&both, &[]).spawn().unwrap(),
+    );
+    let ((ja, ea), (jb, eb)) = (summary(a), summary(b));
+    let n = |j: &serde_json::Value, k: &str| j[k].as_u64().unwrap();
+    assert_eq!(n(&ja, "done") + n(&jb, "done"), 5, "{ja} {jb}\n{ea}\n{eb}");
+    assert_eq!(
+        n(&ja, "done") + n(&ja, "skipped") + n(&ja, "taken"),
+        5,
+        "{ja}"
+    );
+    assert_eq!(merge(&both), reference);
+    assert!(leftovers(&both).is_empty(), "{:?}", leftovers(&both));
+
+    // The shards side by side, as a Slurm array runs them: shard 2 of 2
+    // (poor-mi.wav, then visit-b) is killed in the middle of its recording.
+    let sharded = d.path().join("sharded");
+    let first = batch(&sharded, &["--shard", "1/2"]).spawn().unwrap();
+    let mut second = batch(&sharded, &["--shard", "2/2"]).spawn().unwrap();
+    let claim = sharded.join("poor-mi/.claim");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&claim).is_ok_and(|t| t.contains("\"pid\"")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "shard 2 never claimed poor-mi"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    second.kill().unwrap(); // SIGKILL
+    second.wait().unwrap();
+    let (j1, e1) = summary(first);
+    assert_eq!((n(&j1, "done"), n(&j1, "taken")), (3, 0), "{j1} {e1}");
+    assert!(
+        claim.is_file() && !sharded.join("poor-mi/session.json").exists(),
+        "shard 2 was not killed mid-session"
+    );
+    // Resubmitted: the dead task's claim is stale, taken over and finished.
+    let (j2, e2) = summary(batch(&sharded, &["--shard", "2/2"]).spawn().unwrap());
+    assert_eq!(n(&j2, "done"), 2, "{j2} {e2}");
+    assert_eq!(merge(&sharded), reference);
+    assert!(leftovers(&sharded).is_empty(), "{:?}", leftovers(&sharded));
+}

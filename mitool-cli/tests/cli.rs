@@ -148,3 +148,17 @@ fn blas_kernels_are_not_the_generic_fallback_where_the_cpu_can_do_better() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("BLAS kernels (OpenBLAS): Haswell"));
 }
+
+#[test]
+fn a_file_that_breaks_a_decoder_gets_one_line_naming_it() {
+    let bad = root().join("fixtures/hostile/riff-channel-mask-overflow.bin");
+    let r = mitool().arg("transcribe").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("mitool: {}: internal error", bad.display())),
+        "{err}"
+    );
+    assert!(r.stdout.is_empty());
+}

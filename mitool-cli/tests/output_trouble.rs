@@ -1,4 +1,4 @@
-//! Trouble with the output folder: another run writing there, a disk that
+//! Trouble with the output folder: another run working there, a disk that
 //! fills up, a read-only disk. The disks are small tmpfs mounts, which need
 //! root; where mounting is not allowed those tests skip and say so.
 
@@ -147,64 +147,74 @@ fn signal(child: &Child, signal: &str) {
 }
 
 #[test]
-fn a_folder_in_use_is_refused_at_once_and_kill_9_frees_it() {
+fn a_session_in_use_is_left_to_its_run_and_kill_9_frees_it() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("out");
-    // A recording takes long enough to be caught while it holds the folder.
+    let recording = common::root().join("fixtures/demo/good-mi.wav");
+    // A recording takes long enough to be caught while it holds its session.
     let mut first = Running(
-        batch(&common::root().join("fixtures/demo/good-mi.wav"), &out)
+        batch(&recording, &out)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    // The lock file names its holder as soon as the lock is taken.
-    let lock = out.join(".mitool.lock");
+    // The claim names its holder as soon as the session is taken.
+    let claim = out.join("good-mi/.claim");
     let t0 = Instant::now();
-    while std::fs::read_to_string(&lock).map_or(true, |t| t.is_empty()) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no lock taken");
+    while std::fs::read_to_string(&claim).map_or(true, |t| !t.contains("\"pid\"")) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no claim taken");
         std::thread::sleep(Duration::from_millis(2));
     }
-    // Frozen, it holds the lock and writes nothing while we look.
+    // Frozen, it holds the claim and writes nothing while we look.
     signal(&first.0, "STOP");
     assert!(
         first.0.try_wait().unwrap().is_none(),
         "the first run ended before it could be stopped"
     );
-    let before = snapshot(&out);
+    let before = snapshot(&out.join("good-mi"));
 
-    let inp = coded_inputs(d.path());
-    let t0 = Instant::now();
-    let r = batch(&inp, &out).output().unwrap();
+    // A second run of the same recording leaves it to the first and says who that is.
+    let r = batch(&recording, &out).output().unwrap();
     let err = stderr(&r);
-    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("output folder {} is in use", out.display())),
+        err.contains("every session of this run was being processed by another mitool run"),
         "{err}"
     );
     assert!(
         err.contains(&format!("process {}", first.0.id())) && err.contains(" UTC"),
         "{err}"
     );
-    // Refused before any model is loaded.
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    let r = mitool()
-        .arg("merge")
-        .arg(d.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
-    assert!(stderr(&r).contains("is in use by another mitool run"));
-    assert_eq!(before, snapshot(&out), "a refused run touched the folder");
+    assert_eq!(
+        before,
+        snapshot(&out.join("good-mi")),
+        "a run touched a session another run holds"
+    );
+    // Meanwhile another session goes ahead in the same folder.
+    let other = d.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(
+        common::root().join("fixtures/coded/poor-mi.csv"),
+        other.join("visit.csv"),
+    )
+    .unwrap();
+    let r = batch(&other, &out).output().unwrap();
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(out.join("visit/session.json").is_file());
 
-    // The kernel drops the lock with the process: no stale lock to clear.
+    // A killed run's claim is stale at once: its process is gone.
     signal(&first.0, "KILL");
     first.0.wait().unwrap();
-    let r = batch(&inp, &out).output().unwrap();
+    let r = batch(&recording, &out).output().unwrap();
     assert!(r.status.success(), "{}", stderr(&r));
-    assert!(out.join("sessions.csv").is_file());
+    let table = std::fs::read_to_string(out.join("sessions.csv")).unwrap();
+    assert!(
+        table.lines().any(|l| l.starts_with("good-mi,"))
+            && table.lines().any(|l| l.starts_with("visit,")),
+        "{table}"
+    );
+    assert!(!claim.exists());
 }
 
 #[test]

@@ -110,3 +110,25 @@ fn quiet_noise_yields_no_invented_text() {
         Ok(t) => assert!(words(&t.text()).len() <= 2, "hallucinated: {}", t.text()),
     }
 }
+
+#[test]
+fn a_decoder_that_panics_fails_the_file_not_the_program() {
+    // symphonia-format-riff 0.6.1 panics on this input (fixtures/hostile/README.md).
+    let path = fixtures().join("hostile/riff-channel-mask-overflow.bin");
+    let e = decode(&path, &AudioConfig::default()).unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, Error::Internal { .. }), "{m}");
+    assert_eq!(e.path(), Some(path.as_path()), "{m}");
+    assert!(
+        m.contains("internal error while reading the audio")
+            && m.contains("shift left with overflow"),
+        "{m}"
+    );
+    // The same again: nothing the panic left behind gets in the way.
+    assert_eq!(
+        decode(&path, &AudioConfig::default())
+            .unwrap_err()
+            .to_string(),
+        m
+    );
+}
