@@ -38,6 +38,10 @@ pub const BEAT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Holder {
     host: String,
+    /// Where its process id means something: the boot and the process
+    /// namespace (Linux). Two containers may share a host name, not these.
+    #[serde(default)]
+    space: Option<String>,
     pid: u32,
     /// The process's start in clock ticks since boot (Linux), so a process
     /// id used again by another program is not taken for the holder.
@@ -62,6 +66,7 @@ impl Holder {
 #[derive(Debug)]
 pub struct Claims {
     host: String,
+    space: Option<String>,
     pid: u32,
     pid_start: Option<u64>,
     held: Mutex<Vec<PathBuf>>,
@@ -87,6 +92,7 @@ impl Claims {
         let pid = std::process::id();
         Self {
             host: host_name(),
+            space: process_space(),
             pid,
             pid_start: process_start(pid),
             held: Mutex::new(Vec::new()),
@@ -109,6 +115,7 @@ impl Claims {
                 Ok(mut f) => {
                     let me = Holder {
                         host: self.host.clone(),
+                        space: self.space.clone(),
                         pid: self.pid,
                         pid_start: self.pid_start,
                         started: utc_now(),
@@ -180,10 +187,11 @@ impl Claims {
     /// Whether a claim (its holder, where readable, and its age) is stale.
     fn is_stale(&self, holder: Option<&Holder>, age: Option<Duration>) -> bool {
         match holder {
-            Some(h) if h.host == self.host && Path::new("/proc/self").exists() => {
+            // Its process id is one this process can look up.
+            Some(h) if h.host == self.host && h.space.is_some() && h.space == self.space => {
                 !(h.pid == self.pid || alive(h.pid, h.pid_start))
             }
-            // Another host, or a claim still being written: by its age alone.
+            // Another host or container, or a claim still being written: by its age alone.
             _ => age.is_some_and(|a| a > LEASE),
         }
     }
@@ -257,6 +265,14 @@ fn alive(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
+/// This boot and this process namespace (Linux), where process ids are
+/// looked up; `None` elsewhere, where claims go by their age alone.
+fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{} {}", boot.trim(), ns.display()))
+}
+
 /// A process's start time (clock ticks since boot), from `/proc/PID/stat`.
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -290,6 +306,7 @@ mod tests {
     fn claims_as(host: &str, pid: u32) -> Claims {
         Claims {
             host: host.into(),
+            space: process_space(),
             pid,
             pid_start: None,
             held: Mutex::new(Vec::new()),
@@ -331,6 +348,20 @@ mod tests {
             .unwrap()
             .expect("a dead process's claim is stale");
         assert!(mine.still_mine());
+    }
+
+    #[test]
+    fn a_container_with_our_host_name_is_judged_by_its_lease() {
+        let d = tempfile::tempdir().unwrap();
+        let s = d.path().join("visit");
+        // Same host name, another process namespace: its process id means
+        // nothing here, so it is not looked up.
+        let other = Claims {
+            space: Some("another boot pid:[1]".into()),
+            ..claims_as(&host_name(), GONE)
+        };
+        std::mem::forget(other.claim(&s).unwrap().unwrap());
+        assert!(Claims::new().claim(&s).unwrap().is_err());
     }
 
     #[test]
