@@ -137,6 +137,25 @@ fn expected(x: f64) -> String {
     }
 }
 
+/// A count split in two, as a person reads it: "5 (3 / 2)" where both parts
+/// were counted whole; where a part is an expected count (the coder was
+/// unsure whether a question was open, a reflection complex), whole numbers
+/// that add up to the total, said to be estimated, never "1.9 / 2.1".
+fn split(total: f64, a: f64, b: f64) -> String {
+    let whole = |x: f64| (x - x.round()).abs() < 0.05;
+    if whole(a) && whole(b) {
+        return format!("{} ({} / {})", expected(total), expected(a), expected(b));
+    }
+    let n = total.round().max(0.0);
+    let a = a.round().clamp(0.0, n);
+    format!(
+        "{} (about {} / {}, <span class=\"est\">estimated</span>)",
+        n as i64,
+        a as i64,
+        (n - a) as i64
+    )
+}
+
 /// A score for people: "—" when empty, a percentage or two decimals.
 pub(crate) fn fmt_opt(v: Option<f64>, pct: bool) -> String {
     match v {
@@ -311,24 +330,25 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
     let _ = write!(
         h,
         r#"<table><tr><th>Behaviour (per MITI 4.2.1 volley rule)</th><th>Count</th><th>Behaviour</th><th>Count</th></tr>
-<tr><td>Questions (open / closed)</td><td>{} ({} / {})</td><td>MI-adherent (Affirm + Seek + Emphasize)</td><td>{} ({} + {} + {})</td></tr>
-<tr><td>Simple / complex reflections</td><td>{} / {}</td><td>MI non-adherent (Persuade + Confront)</td><td>{} ({} + {})</td></tr>
+<tr><td>Questions (open / closed)</td><td>{}</td><td>MI-adherent (Affirm + Seek + Emphasize)</td><td>{} ({} + {} + {})</td></tr>
+<tr><td>Reflections (simple / complex)</td><td>{}</td><td>MI non-adherent (Persuade + Confront)</td><td>{} ({} + {})</td></tr>
 <tr><td>Giving information</td><td>{}</td><td>Persuade with permission</td><td>{}</td></tr>
 <tr><td>Client change / sustain talk</td><td>{} / {}</td><td>Change talk share</td><td>{}</td></tr>
 <tr><td>Cultivating change talk <span class="est">(estimated)</span></td><td>{}</td><td>Softening sustain talk <span class="est">(estimated)</span></td><td>{}</td></tr>
 <tr><td>Partnership <span class="est">(estimated)</span></td><td>{}</td><td>Empathy <span class="est">(estimated)</span></td><td>{}</td></tr>
 </table>
-<p class="note">Global ratings are <b>estimated</b> from the coded behaviours (method in the mitool documentation), not rated by a person. Codes come from an automatic coder; question and reflection counts add up the coder's calibrated probabilities volley by volley, so an utterance it is unsure of counts in part (a code corrected by hand counts fully). Affirm, Seek, Emphasize and Confront come from phrase detectors and are the least reliable. Check the review list below.</p></section>
+<p class="note">Global ratings are <b>estimated</b> from the coded behaviours (method in the mitool documentation), not rated by a person. Codes come from an automatic coder. Questions and reflections are counted whole, one of each per volley at most; whether a question is open and a reflection complex is estimated from the coder's calibrated confidence, so those splits are marked "about" where it was unsure (a code corrected by hand counts fully). Affirm, Seek, Emphasize and Confront come from phrase detectors and are the least reliable. Check the review list below.</p></section>
 "#,
-        expected(s.questions),
-        expected(s.open_questions),
-        expected(s.closed_questions),
+        split(s.questions, s.open_questions, s.closed_questions),
         s.mi_adherent,
         s.affirm,
         s.seek_collaboration,
         s.emphasize_autonomy,
-        expected(s.simple_reflections),
-        expected(s.complex_reflections),
+        split(
+            s.simple_reflections + s.complex_reflections,
+            s.simple_reflections,
+            s.complex_reflections
+        ),
         s.mi_non_adherent,
         s.persuade,
         s.confront,
@@ -602,6 +622,17 @@ document.querySelectorAll('#sessions th').forEach((th, col) => th.addEventListen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_counts_read_as_whole_numbers() {
+        assert_eq!(split(5.0, 3.0, 2.0), "5 (3 / 2)");
+        // Expected parts: whole numbers that add up, and said to be estimated.
+        let s = split(4.0, 1.9, 2.1);
+        assert!(s.starts_with("4 (about 2 / 2, "), "{s}");
+        assert!(s.contains("estimated") && !s.contains('.'), "{s}");
+        let s = split(3.0, 2.6, 0.4);
+        assert!(s.starts_with("3 (about 3 / 0, "), "{s}");
+    }
     use crate::score::{score, ScoreConfig};
     use crate::utterance::Codes;
 
