@@ -82,8 +82,11 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
         let (i, n) = parse_shard(s)?;
         jobs = batch::shard(jobs, i, n)?;
     }
-    // Before any slow start-up: a folder that cannot be written stops the run at once.
-    outfile::create_private_dir(&args.out)?;
+    // Before any slow start-up: a folder that cannot be written (read-only,
+    // full, not ours) stops the run at once, naming it. Taking the tables'
+    // lock for a moment writes its lock file there; other runs may work in
+    // the folder (sessions are claimed one by one), so it is not kept.
+    drop(outfile::lock_dir(&args.out, batch::TABLES_WAIT)?);
     let (parallel, per_session) = batch::thread_split(opts.threads, jobs.len());
     let pipeline = Pipeline::new(store, opts, per_session)?;
     // Missing models stop the batch here, once (exit 2), not once per session.

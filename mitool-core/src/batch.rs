@@ -844,7 +844,7 @@ fn collect(dirs: &[PathBuf]) -> Result<Collected> {
 }
 
 /// How long a run waits for another to finish writing its study tables.
-const TABLES_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+pub const TABLES_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Writes `out/sessions.csv`, `failures.csv` and `index.html` from the
 /// session folders in `dirs` (the output folder itself, or shard folders),
