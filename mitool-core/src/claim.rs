@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::outfile::{create_private_dir, host_name, utc_now};
+use crate::outfile::{create_private_dir, host_name, private_options, utc_now};
 
 /// A session's claim file, in its folder.
 pub const CLAIM_FILE: &str = ".claim";
@@ -229,14 +229,7 @@ impl Drop for Claim<'_> {
 }
 
 fn create_new(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
+    private_options().write(true).create_new(true).open(path)
 }
 
 /// The claim at `path`: its holder where readable, and its age.

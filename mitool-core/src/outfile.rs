@@ -64,15 +64,12 @@ impl Drop for DirLock {
 pub fn lock_dir(dir: &Path, wait: std::time::Duration) -> Result<DirLock> {
     create_private_dir(dir)?;
     let path = dir.join(LOCK_FILE);
-    let mut o = OpenOptions::new();
-    // Not truncated on opening: while another run holds it, it says who that is.
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut file = o
+    let mut file = private_options()
+        // Not truncated on opening: while another run holds it, it says who that is.
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
         .open(&path)
         .map_err(|e| Error::io(dir, "write in this folder", e))?;
     let t0 = std::time::Instant::now();
@@ -170,15 +167,23 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, "create folder", e))
 }
 
-fn private_file(path: &Path) -> std::io::Result<File> {
+/// Options for a file that only its owner may read, should they create it.
+pub(crate) fn private_options() -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    o.open(path)
+    o
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 /// A temporary name beside `path`, unique per process and call.

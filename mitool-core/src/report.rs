@@ -622,6 +622,8 @@ document.querySelectorAll('#sessions th').forEach((th, col) => th.addEventListen
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::{score, ScoreConfig};
+    use crate::utterance::Codes;
 
     #[test]
     fn split_counts_read_as_whole_numbers() {
@@ -633,8 +635,6 @@ mod tests {
         let s = split(3.0, 2.6, 0.4);
         assert!(s.starts_with("3 (about 3 / 0, "), "{s}");
     }
-    use crate::score::{score, ScoreConfig};
-    use crate::utterance::Codes;
 
     fn utt(role: Role, t: f64, text: &str, miti: &[Miti], talk: Option<Talk>) -> Utterance {
         Utterance {
