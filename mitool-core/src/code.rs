@@ -3,7 +3,8 @@
 //!
 //! Inputs are built exactly as the training recipe did
 //! (`models/coder/labels.json`, "input_format"): the utterance as
-//! "role: text" paired with the two previous utterances, most recent first.
+//! "role: text" paired with the two previous utterances, most recent first
+//! (and, where the recipe says so, the next utterance after them).
 //! Each utterance runs alone, unpadded (see [`Coder`] for why), on one of
 //! several single-threaded sessions. One model per process serves every
 //! session.
@@ -58,6 +59,19 @@ struct InputFormat {
     context_separator: String,
     context_utterances: usize,
     empty_context_text_b: String,
+    /// The reply as a third segment, where the recipe trained with it.
+    #[serde(default)]
+    next_utterance: Option<NextUtterance>,
+}
+
+/// How the recipe appends the next utterance (`common.encode_around`):
+/// `prefix` + "role: text" (or `session_end` after the last utterance),
+/// its first `max_tokens` tokens, then [SEP], all of segment 1.
+#[derive(Debug, Deserialize)]
+struct NextUtterance {
+    prefix: String,
+    max_tokens: usize,
+    session_end: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,9 +258,20 @@ impl Coder {
         } else {
             ctx.join(&f.context_separator)
         };
+        let next = match &f.next_utterance {
+            Some(n) => {
+                let text = utts.get(i + 1).map_or_else(|| n.session_end.clone(), line);
+                let mut ids = self.ids(&format!("{}{}", n.prefix, text))?;
+                ids.truncate(n.max_tokens);
+                Some(ids)
+            }
+            None => None,
+        };
         let mut a = self.ids(&text_a)?;
         let mut b = self.ids(&text_b)?;
-        let budget = self.labels.max_length.saturating_sub(3);
+        // The reply's tokens and its [SEP] come out of the pair's budget.
+        let reserved = next.as_ref().map_or(0, |n| n.len() + 1);
+        let budget = self.labels.max_length.saturating_sub(3 + reserved);
         let mut truncated = false;
         if a.len() + b.len() > budget {
             let keep_b = budget
@@ -264,6 +289,10 @@ impl Coder {
         let first = input_ids.len();
         input_ids.extend(&b);
         input_ids.push(SEP);
+        if let Some(n) = next {
+            input_ids.extend(n);
+            input_ids.push(SEP);
+        }
         let mut token_type_ids = vec![0i64; input_ids.len()];
         token_type_ids[first..].fill(1);
         Ok(Encoded {

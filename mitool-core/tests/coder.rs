@@ -101,6 +101,10 @@ fn own_text_inputs_and_outputs_match_the_training_framework() {
             item["text"].as_str().unwrap(),
         ));
         let i = session.len() - 1;
+        // The reply after it, where the recipe's context reads one.
+        if let Some(next) = item["next"].as_array() {
+            session.push(utt(next[0].as_str().unwrap(), next[1].as_str().unwrap()));
+        }
         let e = coder().encode(&session, i).unwrap();
         let ids: Vec<i64> = item["input_ids"]
             .as_array()

@@ -71,19 +71,29 @@ def gold(u):
     }
 
 
+def csv_probs(path):
+    from topk import read_probs
+    t, n, probs = read_probs(path)
+    return {"transcript_id": t, "utterance_id": n, **probs}
+
+
 def oof_rows(cv_dir, utts):
     """Practitioner utterances with cv.py's out-of-fold features, gold events, fold and MI quality."""
     by_key = {(u["transcript_id"], u["utterance_id"]): u for u in utts}
     rows = []
-    for path in sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz"))):
+    paths = sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.npz")))
+    # A runs/<label>/ folder (from git) keeps the same probabilities as CSV.
+    paths = paths or sorted(glob.glob(os.path.join(cv_dir, "fold-*-probs.csv")))
+    for path in paths:
         fold = int(os.path.basename(path).split("-")[1])
-        z = np.load(path)
+        z = np.load(path) if path.endswith(".npz") else csv_probs(path)
         for i, (t, n) in enumerate(zip(z["transcript_id"], z["utterance_id"])):
             u = by_key[(int(t), int(n))]
             if u["role"] != "therapist" or not u["text"]:
                 continue
             rows.append({"fold": fold, "t": int(t), "n": int(n), "q": u["mi_quality"],
                          "x": features(z["therapist_main"][i], z["therapist_fine"][i], z["exists"][i]),
+                         "input": float(z["therapist_main"][i][MAIN.index("therapist_input")]),
                          "g": gold(u)})
     return rows
 

@@ -22,6 +22,7 @@ MIN_CONTEXT_TOKENS = 16
 CONTEXT_UTTERANCES = 2
 CONTEXT_SEP = " | "
 SESSION_START = "(session start)"
+SESSION_END = "(session end)"
 SEED = 13
 
 MAIN = ["question", "reflection", "therapist_input", "other"]
@@ -78,6 +79,28 @@ def encode_pair(tok, a, b, max_length=MAX_LENGTH):
     ids = [cls] + ia + [sep] + ib + [sep]
     tt = [0] * (len(ia) + 2) + [1] * (len(ib) + 1)
     return ids, tt
+
+
+NEXT_TOKENS = 32
+NEXT_PREFIX = "next "
+AROUND_MAX_LENGTH = 160
+
+
+def encode_around(tok, a, b, nxt, max_length=AROUND_MAX_LENGTH):
+    """The "around" context: the pair as encode_pair, then the next utterance ("next {role}: {text}",
+    its first NEXT_TOKENS tokens; "next (session end)" after the last utterance) as a third segment.
+    The reply tells a question from a reflection where the question mark is lost (a yes/no answer)
+    and shows how the client took what was said. Why a separate budget: a long reply must not push
+    out the previous turn, which the reflection restates."""
+    inx = tok.encode(NEXT_PREFIX + nxt, add_special_tokens=False).ids[:NEXT_TOKENS]
+    bert = tok.token_to_id("<s>") is None
+    ids, tt = encode_pair(tok, a, b, max_length - len(inx) - 1)
+    sep = tok.token_to_id("[SEP]") if bert else tok.token_to_id("</s>")
+    return ids + inx + [sep], tt + [1] * (len(inx) + 1)
+
+
+def next_text(lst, i):
+    return role_text(lst[i + 1]["role"], lst[i + 1]["text"]) if i + 1 < len(lst) else SESSION_END
 
 
 def pad_batch(encs, pad_id=0):
@@ -147,6 +170,7 @@ def build_utterances(full):
         for i, u in enumerate(lst):
             prev = [(p["role"], p["text"]) for p in lst[max(0, i - CONTEXT_UTTERANCES):i]]
             u["a"], u["b"] = make_pair(u["role"], u["text"], prev)
+            u["next"] = next_text(lst, i)
     return [recs[k] for k in sorted(recs)]
 
 

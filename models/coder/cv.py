@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from common import (DEFAULT_DATA, HEADS, HERE, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
                     jdump, load_full, pad_batch, set_seeds)
 from export_eval import OUT_NAMES, evaluate
-from train import WORK, Probs, add_spoken_variant, fit, load_tokenizer, prepare
+from train import WORK, Probs, encode_utterance, fit, load_tokenizer, prepare
 
 CV_DIR = os.path.join(WORK, "cv")
 TASKS = ["therapist_main", "therapist_fine", "client_talk", "exists"]
@@ -111,8 +111,7 @@ def run_fold(i, test_ids, utts, tok, args):
     test = [u for u in utts if u["transcript_id"] in test_set]
     for u in train + test:
         if "ids" not in u:
-            u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
-            add_spoken_variant(u, tok, args.spoken_marks)
+            encode_utterance(u, tok, args.context, args.spoken_marks)
     print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
           flush=True)
     t0 = time.time()
@@ -133,8 +132,33 @@ def run_fold(i, test_ids, utts, tok, args):
     tmp = path + ".tmp"
     jdump(out, tmp)
     os.replace(tmp, path)
+    if args.label:
+        # The fold's small result files, for git: a CV that outlives a session resumes from them.
+        from topk import write_probs
+        run_dir = os.path.join(HERE, "runs", args.label)
+        os.makedirs(run_dir, exist_ok=True)
+        write_probs(os.path.join(run_dir, f"fold-{i}-probs.csv"), test, probs)
+        jdump({**out, "label": args.label, "recipe": recipe_of(args)}, os.path.join(run_dir, f"fold-{i}.json"))
     print(f"fold {i}: " + ", ".join(f"{h} {out['macro_f1'][h]:.3f}" for h in TASKS)
           + f" ({out['train_seconds'] / 60:.1f} min)", flush=True)
+
+
+def recipe_of(args):
+    return {k: getattr(args, k) for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight",
+                                          "spoken_text", "spoken_marks", "context")} | {
+        "encoder": os.path.basename(os.environ.get("MITOOL_CODER_ENCODER", "all-MiniLM-L6-v2")), "seed": SEED}
+
+
+def restore(args, k):
+    """A fold whose result is in runs/<label>/ (from git) but not in work/: rebuild work/'s files."""
+    run_dir = os.path.join(HERE, "runs", args.label or "")
+    src = os.path.join(run_dir, f"fold-{k}.json")
+    if not args.label or not os.path.exists(src) or os.path.exists(os.path.join(args.cv_dir, f"fold-{k}.json")):
+        return
+    from topk import read_probs
+    t, n, probs = read_probs(os.path.join(run_dir, f"fold-{k}-probs.csv"))
+    np.savez_compressed(os.path.join(args.cv_dir, f"fold-{k}-probs.npz"), transcript_id=t, utterance_id=n, **probs)
+    jdump(json.load(open(src)), os.path.join(args.cv_dir, f"fold-{k}.json"))
 
 
 def mean_sd(xs):
@@ -154,7 +178,7 @@ def summarise(folds, quality, k, args):
                 done.append(r)
     recipe = "train.py (every setting as shipped)" if not args.label else f"variant {args.label}: " + ", ".join(
         f"{k} {getattr(args, k)}" for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight", "spoken_text",
-                                            "spoken_marks"))
+                                            "spoken_marks", "context"))
     if os.environ.get("MITOOL_CODER_ENCODER"):
         recipe += f", encoder {os.path.basename(os.environ['MITOOL_CODER_ENCODER'])}"
     summary = {"model_version": MODEL_VERSION, "recipe": recipe,
@@ -215,6 +239,7 @@ def main():
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
     ap.add_argument("--spoken-text", type=float, default=0.0)
     ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all")
+    ap.add_argument("--context", choices=["pair", "around"], default="pair")
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()
@@ -225,6 +250,8 @@ def main():
     os.makedirs(args.cv_dir, exist_ok=True)
     full = load_full(args.data_dir)
     folds, quality = make_folds(full, args.folds)
+    for k in range(args.folds):
+        restore(args, k)
     if not args.summary_only:
         _, utts = prepare(args.data_dir)
         tok = load_tokenizer()

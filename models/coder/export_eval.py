@@ -22,7 +22,8 @@ import torch
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from common import (CLIENT, CONTEXT_SEP, CONTEXT_UTTERANCES, DEFAULT_DATA, ENCODER_NAME, EXISTS, FINE,
-                    HEADS, HERE, MAIN, MAX_LENGTH, MIN_CONTEXT_TOKENS, MODEL_VERSION, SEED, SESSION_START,
+                    AROUND_MAX_LENGTH, HEADS, HERE, MAIN, MAX_LENGTH, MIN_CONTEXT_TOKENS,
+                    NEXT_PREFIX, NEXT_TOKENS, SESSION_END, encode_around, role_text, MODEL_VERSION, SEED, SESSION_START,
                     encode_pair, jdump, load_full, make_pair, pad_batch, plurality, set_seeds)
 from train import WORK, Coder, Probs, encoder_dir, load_tokenizer, prepare
 import u8u8
@@ -164,7 +165,15 @@ def main():
     dev_t = set(split["dev_transcripts"])
     dev = [u for u in utts if u["transcript_id"] in dev_t]
     tok = load_tokenizer()
-    encs = [encode_pair(tok, u["a"], u["b"], MAX_LENGTH) for u in dev]
+    # The context the model was trained with (train.py --context), kept in its log.
+    context = json.load(open(os.path.join(WORK, "train_log.json"))).get("context", "pair")
+    around = context == "around"
+    max_length = AROUND_MAX_LENGTH if around else MAX_LENGTH
+
+    def enc(a, b, nxt):
+        return encode_around(tok, a, b, nxt) if around else encode_pair(tok, a, b, MAX_LENGTH)
+
+    encs = [enc(u["a"], u["b"], u["next"]) for u in dev]
 
     # ---- export fp32
     model = Coder(encoder_dir())
@@ -244,7 +253,7 @@ def main():
         bench[name] = {"utterances_per_s": len(encs) / best, "seconds": best}
     t0 = time.perf_counter()
     for u in dev:
-        encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+        enc(u["a"], u["b"], u["next"])
     bench["tokenize_utterances_per_s_python"] = len(dev) / (time.perf_counter() - t0)
     lens = [len(e[0]) for e in encs]
     bench["setup"] = (f"python onnxruntime {ort.__version__}, CPUExecutionProvider, intra_op_num_threads="
@@ -271,7 +280,7 @@ def main():
     rng = random.Random(SEED)
     th = [i for i, u in enumerate(dev) if u["role"] == "therapist"]
     cl = [i for i, u in enumerate(dev) if u["role"] == "client"]
-    long_ = [i for i in range(len(dev)) if len(encs[i][0]) == MAX_LENGTH]
+    long_ = [i for i in range(len(dev)) if len(encs[i][0]) == max_length]
     pick = sorted(set(rng.sample(th, 26) + rng.sample(cl, 10) + rng.sample(long_, min(4, len(long_)))))
     annomi = []
     for i in pick:
@@ -282,10 +291,13 @@ def main():
                        "input_ids_sha256": hashlib.sha256(",".join(map(str, ids_)).encode()).hexdigest(),
                        "probs": single(encs[i])})
     own = []
-    for role, text, prev in OWN_EXCHANGES:
+    for k, (role, text, prev) in enumerate(OWN_EXCHANGES):
         a, b = make_pair(role, text, prev)
-        ids_, tt_ = encode_pair(tok, a, b, MAX_LENGTH)
+        # Every other example has a reply after it (the next example's utterance), the rest end the session.
+        nxt = OWN_EXCHANGES[k + 1][:2] if k % 2 == 0 and k + 1 < len(OWN_EXCHANGES) else None
+        ids_, tt_ = enc(a, b, role_text(*nxt) if nxt else SESSION_END)
         own.append({"role": role, "text": text, "previous_oldest_first": [list(p) for p in prev],
+                    **({"next": list(nxt)} if nxt and around else {}),
                     "text_a": a, "text_b": b, "input_ids": ids_, "token_type_ids": tt_,
                     "probs": single((ids_, tt_))})
     jdump({"model_version": MODEL_VERSION, "model_file": "coder.onnx", "shipped": ship,
@@ -312,7 +324,7 @@ def main():
         "heads_apply_to": {"therapist_main": "therapist utterances", "therapist_fine": "therapist utterances",
                            "exists": "therapist utterances", "client_talk": "client utterances"},
         "decision": "argmax for softmax heads; exists flag set when probability > 0.5",
-        "max_length": MAX_LENGTH,
+        "max_length": max_length,
         "input_format": {
             "roles": ["therapist", "client"],
             "utterance_text": "the utterance text with leading/trailing whitespace removed (Python str.strip(); "
@@ -343,6 +355,15 @@ def main():
         },
         "pooling": "mean of last hidden states over attention_mask (inside the graph)",
     }
+    if around:
+        fmt = labels["input_format"]
+        fmt["next_utterance"] = {"prefix": NEXT_PREFIX, "max_tokens": NEXT_TOKENS, "session_end": SESSION_END}
+        fmt["next"] = (f"ids_n = encode(\"{NEXT_PREFIX}\" + \"{{role}}: {{text}}\" of the NEXT utterance, or "
+                       f"\"{NEXT_PREFIX}{SESSION_END}\" after the last one).ids[:{NEXT_TOKENS}]; the pair is built "
+                       f"as above with max_length - len(ids_n) - 1 in place of max_length, then ids_n + [SEP] "
+                       "are appended with token_type_ids 1")
+        fmt["truncation"] = fmt["truncation"].replace(f"max_length - 3 = {MAX_LENGTH - 3}",
+                                                      "max_length - len(ids_n) - 1 - 3")
     jdump(labels, os.path.join(HERE, "labels.json"))
     jdump(metrics, os.path.join(HERE, "metrics.json"))
     print("shipped", ship, "drops", drops)

@@ -30,7 +30,7 @@ from collections import defaultdict
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from calibrate import EVENTS, fit_rows, gold, oof_rows
+from calibrate import EVENTS, conditional, fit_rows, gold, oof_rows
 from common import DEFAULT_DATA, HERE, build_utterances, jdump, load_full
 from cv import make_folds, mean_sd
 
@@ -137,6 +137,41 @@ def best_snap(rows, cal, ref):
     return float(min(SNAPS, key=err))
 
 
+AWARE = ["question", "reflection"]
+
+
+def aware_features(rows):
+    """Per utterance: its own event logits, then what the session around it looks like (the share of
+    advice and information and of reflections the coder sees in the whole session, and its length).
+    Why: invented reflections are advice phrased as "you ..." and crowd in sessions full of advice."""
+    by_t = defaultdict(list)
+    for r in rows:
+        by_t[r["t"]].append(r)
+    sess = {t: (np.mean([r["input"] for r in lst]), np.mean([sigmoid(r["x"]["reflection"]) for r in lst]),
+                np.log(len(lst))) for t, lst in by_t.items()}
+    return np.array([[r["x"]["question"], r["x"]["reflection"], *sess[r["t"]]] for r in rows])
+
+
+def fit_aware(rows):
+    from sklearn.linear_model import LogisticRegression
+    x = aware_features(rows)
+    models = {}
+    for e in AWARE:
+        keep = [i for i, r in enumerate(rows) if conditional(e, r["g"])]
+        y = [bool(rows[i]["g"][e]) for i in keep]
+        models[e] = LogisticRegression(C=1.0, max_iter=1000).fit(x[keep], y)
+    return models
+
+
+def aware_chances(rows, cal, models):
+    """mixed, with question and reflection decided by the session-aware models."""
+    base = chances(rows, cal, snap={"question": 0.5, "reflection": 0.5})
+    x = aware_features(rows)
+    pq = models["question"].predict_proba(x)[:, 1]
+    pr = models["reflection"].predict_proba(x)[:, 1]
+    return [(float(q > 0.5), o, float(r > 0.5), c) for (_, o, _, c), q, r in zip(base, pq, pr)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cv-dir", required=True)
@@ -153,7 +188,7 @@ def main():
     _, quality = make_folds(full, 5)
     folds = sorted({r["fold"] for r in rows})
     ref = session(rows, gold_chances(rows))
-    methods = ("whole", "expected", "shifted", "snapped", "mixed")
+    methods = ("whole", "expected", "shifted", "snapped", "mixed", "aware")
     per_fold = {m: {k: [] for k in MEASURES} for m in methods}
     pooled = {m: {} for m in methods}
     shifts = []
@@ -168,8 +203,10 @@ def main():
         settings = {"whole": {"snap": dict.fromkeys(EVENTS, 0.5)}, "expected": {}, "shifted": {"shift": shift},
                     "snapped": {"snap": dict.fromkeys(EVENTS, snap)},
                     "mixed": {"snap": {"question": 0.5, "reflection": 0.5}}}
+        aware = fit_aware(train)
         for m in methods:
-            est = session(test, chances(test, cal, **settings[m]))
+            est = session(test, aware_chances(test, cal, aware) if m == "aware" else
+                          chances(test, cal, **settings[m]))
             pooled[m].update(est)
             for k in MEASURES:
                 per_fold[m][k].append(mae(est, ref, k))
@@ -186,18 +223,25 @@ def main():
         out["methods"][m] = {**{k: mean_sd(per_fold[m][k]) for k in MEASURES},
                              "r_to_q_auc_high_vs_low": float(roc_auc_score(
                                  [quality[t] == "high" for t in ok], [est[t]["r_to_q"] for t in ok])),
-                             "r_to_q_bias": bias, "n": len(ok)}
+                             "r_to_q_bias": bias, "n": len(ok),
+                             # Low-quality sessions (few reflections) apart: where invented
+                             # reflections move R:Q most.
+                             "r_to_q_mae_by_quality": {q: float(np.mean(
+                                 [abs(est[t]["r_to_q"] - ref[t]["r_to_q"]) for t in ok
+                                  if quality[t] == q and ref[t]["r_to_q"] is not None])) for q in ("high", "low")}}
     ok = [t for t in ts if ref[t]["r_to_q"] is not None]
     out["human_r_to_q_auc_high_vs_low"] = float(roc_auc_score(
         [quality[t] == "high" for t in ok], [ref[t]["r_to_q"] for t in ok]))
     if args.out:
         jdump(out, args.out)
-    print("| counting | R:Q MAE | %CR MAE | %OQ MAE | R:Q AUC | R:Q bias high / low |\n|---|---|---|---|---|---|")
+    print("| counting | R:Q MAE | %CR MAE | %OQ MAE | R:Q AUC | R:Q bias high / low | R:Q MAE high / low |\n"
+          "|---|---|---|---|---|---|---|")
     for m, r in out["methods"].items():
         cells = [f"{r[k]['mean']:.3f} ± {r[k]['sd']:.3f}" if r[k] and r[k]["sd"] is not None else
                  (f"{r[k]['mean']:.3f}" if r[k] else "-") for k in MEASURES]
         print(f"| {m} | " + " | ".join(cells) + f" | {r['r_to_q_auc_high_vs_low']:.3f} | "
-              f"{r['r_to_q_bias']['high']:+.2f} / {r['r_to_q_bias']['low']:+.2f} |")
+              f"{r['r_to_q_bias']['high']:+.2f} / {r['r_to_q_bias']['low']:+.2f} | "
+              f"{r['r_to_q_mae_by_quality']['high']:.2f} / {r['r_to_q_mae_by_quality']['low']:.2f} |")
     print(f"human R:Q AUC {out['human_r_to_q_auc_high_vs_low']:.3f}; shifts per fold: "
           + "; ".join(f"{s['fold']}: " + ", ".join(f"{k} {v:+.2f}" for k, v in s["shift"].items())
                      + f", snap {s['snap']:.2f}" for s in shifts))

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 from transformers import AutoModel
 
 from common import (CLIENT, DEFAULT_DATA, EXISTS, FINE, HERE, MAIN, MAX_LENGTH, SEED, build_utterances,
-                    encode_pair, jdump, load_full, make_split, pad_batch, set_seeds, targets)
+                    encode_around, encode_pair, jdump, load_full, make_split, pad_batch, set_seeds, targets)
 
 WORK = os.environ.get("MITOOL_CODER_WORK", os.path.join(HERE, "work"))
 
@@ -154,6 +154,18 @@ def add_spoken_variant(u, tok, mode):
     u["spoken"] = encode_pair(tok, a, b, MAX_LENGTH) if (a, b) != (u["a"], u["b"]) else None
 
 
+def encode_utterance(u, tok, context, mode):
+    """u["ids"], u["tt"] (and the spoken variant) in the recipe's context: "pair" (two previous
+    utterances, as shipped) or "around" (common.encode_around: the next utterance too)."""
+    if context == "around":
+        u["ids"], u["tt"] = encode_around(tok, u["a"], u["b"], u["next"])
+        a, b, n = spoken(u["a"], mode), spoken(u["b"], mode), spoken(u["next"], mode)
+        u["spoken"] = encode_around(tok, a, b, n) if (a, b, n) != (u["a"], u["b"], u["next"]) else None
+    else:
+        u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
+        add_spoken_variant(u, tok, mode)
+
+
 def encoded(u, rng, p):
     """The written pair, or with probability p its spoken variant (where it differs)."""
     if p > 0 and u.get("spoken") is not None and rng.rand() < p:
@@ -192,7 +204,7 @@ def fit(train, args):
 
     log = {"epochs": args.epochs, "lr": args.lr, "head_lr": args.head_lr, "batch_size": args.batch_size,
            "low_quality_weight": args.low_quality_weight, "spoken_text": args.spoken_text,
-           "spoken_marks": args.spoken_marks,
+           "spoken_marks": args.spoken_marks, "context": getattr(args, "context", "pair"),
            "threads": args.threads, "seed": SEED, "n_train_utterances": len(train),
            "class_weights": {"therapist_main": w_main.tolist(), "therapist_fine": w_fine.tolist(),
                              "client_talk": w_client.tolist()}, "epoch_loss": []}
@@ -261,6 +273,8 @@ def main():
     ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all",
                     help="which question marks the spoken variant drops")
     ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
+    ap.add_argument("--context", choices=["pair", "around"], default="pair",
+                    help="pair: the two previous utterances; around: and the next one (common.encode_around)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -273,8 +287,7 @@ def main():
     train_set = set(split["train_transcripts"])
     train = [u for u in utts if u["transcript_id"] in train_set]
     for u in train:
-        u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
-        add_spoken_variant(u, tok, args.spoken_marks)
+        encode_utterance(u, tok, args.context, args.spoken_marks)
     model, log = fit(train, args)
     if model is None:
         return
