@@ -17,6 +17,7 @@ mod code_cmd;
 mod diarize_cmd;
 mod options;
 mod progress;
+mod review_cmd;
 mod score_cmd;
 
 /// Motivational-interviewing fidelity feedback from recorded conversations.
@@ -57,6 +58,8 @@ enum Command {
     Diarize(diarize_cmd::DiarizeArgs),
     /// Score coded utterances (MITI 4.2.1) into the session table, optionally with reports.
     Score(score_cmd::ScoreArgs),
+    /// Listen to a session, correct its codes and see the scores move (a page on this machine only).
+    Review(review_cmd::ReviewArgs),
     /// Agreement between two codings: Cohen's kappa and F1 per label, ICC(2,1) per score.
     Agree(score_cmd::AgreeArgs),
     /// Diarization error rate of speaker turns (RTTM) against a reference, per file and pooled.
@@ -196,6 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models_cmd(&store, cmd),
         Command::Code(args) => code_cmd::code_cmd(&store, args, cli.quiet),
         Command::Score(args) => score_cmd::score_cmd(args),
+        Command::Review(args) => review_cmd::review_cmd(args),
         Command::Agree(args) => score_cmd::agree_cmd(args),
         Command::Der(args) => diarize_cmd::der_cmd(args),
     }

@@ -43,6 +43,7 @@ pub mod outfile;
 pub mod panic;
 pub mod progress;
 pub mod report;
+pub mod review;
 pub mod role_text;
 pub mod roles;
 pub mod score;

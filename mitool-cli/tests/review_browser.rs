@@ -1,0 +1,407 @@
+//! `mitool review` driven in a real headless browser (Debian's chromium, over
+//! its DevTools socket): open a session, play an utterance, change a
+//! reflection to a question with the keyboard and see R:Q become what
+//! `mitool score` gives for the saved CSV, reload, refuse a stale tab; and the
+//! server's guards (token, Host, paths) over plain HTTP.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::root;
+
+fn chromium() -> Option<PathBuf> {
+    for c in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
+        if Path::new(c).is_file() {
+            return Some(PathBuf::from(c));
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "chromium is missing; scripts/test installs it"
+    );
+    common::skip("no chromium on this machine (install the `chromium` package)");
+    None
+}
+
+/// A session folder as `mitool batch` leaves it: the hand-coded demo visit
+/// as coded.csv and a transcript naming the demo recording.
+fn session_folder(out: &Path) -> PathBuf {
+    let s = out.join("good-mi");
+    std::fs::create_dir_all(&s).unwrap();
+    std::fs::copy(
+        root().join("fixtures/coded/good-mi.csv"),
+        s.join("coded.csv"),
+    )
+    .unwrap();
+    let wav = root()
+        .join("fixtures/demo/good-mi.wav")
+        .canonicalize()
+        .unwrap();
+    let t = json!({
+        "schema": "mitool.transcript", "version": 1,
+        "source": {"path": wav, "format": "WAV (PCM 16-bit)", "duration_s": 80.2, "channels": 1},
+        "model": {"name": "test", "sha256": ""}, "vad_model": null, "language": "en",
+        "speech_s": 70.0, "segments": []
+    });
+    std::fs::write(s.join("transcript.json"), t.to_string()).unwrap();
+    s
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    port: u16,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mitool"))
+        .args(["review", "--no-open", "--reviewer", "test"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let port = url["http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    Server {
+        child,
+        url,
+        port,
+        token,
+    }
+}
+
+/// Status code of a raw GET with the given Host header.
+fn status(port: u16, path: &str, host: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    r.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_server_answers_only_its_own_page_with_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    session_folder(dir.path());
+    let srv = serve(dir.path());
+    let host = format!("127.0.0.1:{}", srv.port);
+    let t = &srv.token;
+    assert_eq!(status(srv.port, &format!("/?token={t}"), &host), 200);
+    assert_eq!(status(srv.port, "/", &host), 403, "no token");
+    assert_eq!(status(srv.port, "/?token=0000", &host), 403, "wrong token");
+    assert_eq!(
+        status(
+            srv.port,
+            &format!("/?token={t}"),
+            &format!("example.com:{}", srv.port)
+        ),
+        403,
+        "another Host"
+    );
+    assert_eq!(
+        status(srv.port, &format!("/s/good-mi?token={t}"), &host),
+        200
+    );
+    for p in [
+        "/s/../../etc/passwd",
+        "/audio/..%2F..%2Fetc%2Fpasswd",
+        "/s/good-mi/../../coded.csv",
+        "/api/nope",
+    ] {
+        assert_eq!(
+            status(srv.port, &format!("{p}?token={t}"), &host),
+            404,
+            "{p}"
+        );
+    }
+}
+
+/// A minimal DevTools client: one browser, pages attached in flat mode.
+struct Browser {
+    child: Child,
+    ws: tungstenite::WebSocket<TcpStream>,
+    next: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    fn start(exe: &Path) -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(exe)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--mute-audio",
+                "--autoplay-policy=no-user-gesture-required",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let ws_url = loop {
+            let mut line = String::new();
+            assert!(err.read_line(&mut line).unwrap() > 0, "chromium exited");
+            if let Some(u) = line.trim().strip_prefix("DevTools listening on ") {
+                break u.to_string();
+            }
+        };
+        // Keep draining chromium's stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let addr = ws_url["ws://".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let stream = TcpStream::connect(addr).unwrap();
+        let (ws, _) = tungstenite::client(ws_url.as_str(), stream).unwrap();
+        Browser {
+            child,
+            ws,
+            next: 0,
+            _profile: profile,
+        }
+    }
+
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let mut msg = json!({"id": self.next, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(tungstenite::Message::text(msg.to_string()))
+            .unwrap();
+        loop {
+            let m = self.ws.read().unwrap();
+            let Ok(text) = m.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap();
+            if v["id"] == json!(self.next) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    fn open(&mut self, url: &str) -> String {
+        let target = self.call(None, "Target.createTarget", json!({"url": url}));
+        let s = self.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        s["sessionId"].as_str().unwrap().to_string()
+    }
+
+    fn eval(&mut self, page: &str, js: &str) -> Value {
+        let r = self.call(
+            Some(page),
+            "Runtime.evaluate",
+            json!({"expression": js, "awaitPromise": true, "returnByValue": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `js` is true on the page (10 s at most).
+    fn wait(&mut self, page: &str, js: &str) {
+        let t0 = Instant::now();
+        // The page may still be loading: an error counts as "not yet".
+        let guarded =
+            format!("(() => {{ try {{ return {js}; }} catch (e) {{ return false; }} }})()");
+        while self.eval(page, &guarded) != json!(true) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {js}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn key(&mut self, page: &str, key: &str, ctrl: bool) {
+        // Keys go to the page in front.
+        self.call(Some(page), "Page.bringToFront", json!({}));
+        for kind in ["keyDown", "keyUp"] {
+            let mut p = json!({"type": kind, "key": key, "modifiers": if ctrl { 2 } else { 0 }});
+            if kind == "keyDown" && !ctrl && key.chars().count() == 1 {
+                p["text"] = json!(key);
+            }
+            self.call(Some(page), "Input.dispatchKeyEvent", p);
+        }
+    }
+}
+
+/// R:Q of the session in `mitool score`'s table for `csv`.
+fn scored_r_to_q(csv: &Path) -> f64 {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mitool"))
+        .args(["score", "--out"])
+        .arg(out.path())
+        .arg(csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut rd = csv::Reader::from_path(out.path().join("sessions.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let i = h.iter().position(|c| c == "r_to_q").unwrap();
+    let row = rd.records().next().unwrap().unwrap();
+    row[i].parse().unwrap()
+}
+
+#[test]
+fn a_trainer_listens_corrects_with_the_keyboard_saves_and_a_stale_tab_is_refused() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let session = session_folder(dir.path());
+    let srv = serve(dir.path());
+    let page_url = srv.url.replace("/?token=", "/s/good-mi?token=");
+    let mut b = Browser::start(&exe);
+    let tab = b.open(&page_url);
+    b.wait(&tab, "document.body.dataset.ready === '1'");
+    let rows = b.eval(&tab, "document.querySelectorAll('#utts tbody tr').length");
+    assert!(rows.as_u64().unwrap() > 5, "{rows}");
+
+    // The first reflection: click it, and the audio plays its span.
+    let refl = b.eval(
+        &tab,
+        "(() => { const u = state.utterances.find(u => u.code.endsWith('reflection')); \
+          document.querySelector(`#utts tr[data-id=\"${u.id}\"] td.text`).click(); \
+          return {id: u.id, start: u.start, end: u.end}; })()",
+    );
+    b.wait(
+        &tab,
+        "player.readyState >= 1 && player.dataset.start !== undefined",
+    );
+    let (start, end) = (
+        refl["start"].as_f64().unwrap(),
+        refl["end"].as_f64().unwrap(),
+    );
+    let span = b.eval(
+        &tab,
+        "[Number(player.dataset.start), Number(player.dataset.end), player.currentTime]",
+    );
+    assert_eq!(span[0].as_f64().unwrap(), start);
+    assert_eq!(span[1].as_f64().unwrap(), end);
+    let t = span[2].as_f64().unwrap();
+    assert!(
+        t >= start - 0.05 && t <= end + 0.1,
+        "playing at {t}, span {start}-{end}"
+    );
+
+    // A second tab on the same session, loaded before the change.
+    let stale = b.open(&page_url);
+    b.wait(&stale, "document.body.dataset.ready === '1'");
+
+    // "o": the reflection becomes an open question; R:Q moves.
+    let before = b.eval(&tab, "state.scores.r_to_q");
+    b.key(&tab, "o", false);
+    b.wait(
+        &tab,
+        &format!(
+            "state.utterances.find(u => u.id === '{}').code === 'open_question'",
+            refl["id"].as_str().unwrap()
+        ),
+    );
+    let after = b.eval(&tab, "state.scores.r_to_q").as_f64().unwrap();
+    assert_ne!(json!(after), before);
+    let card = b.eval(&tab, "document.querySelector('#score-rq b').textContent");
+    assert_eq!(card.as_str().unwrap(), format!("{after:.2}"));
+
+    // Save with ctrl+s; the scores equal `mitool score` on the saved CSV.
+    b.key(&tab, "s", true);
+    b.wait(&tab, "state.saved === true");
+    let corrected = session.join("corrected.csv");
+    assert!(corrected.is_file());
+    assert!((scored_r_to_q(&corrected) - after).abs() < 1e-9);
+    let log = std::fs::read_to_string(session.join("corrections.csv")).unwrap();
+    assert!(
+        log.contains("open_question") && log.contains(",test,"),
+        "{log}"
+    );
+
+    // Reload: the change is there.
+    b.eval(&tab, "delete document.body.dataset.ready");
+    b.call(Some(&tab), "Page.reload", json!({}));
+    b.wait(&tab, "document.body.dataset.ready === '1'");
+    let code = b.eval(
+        &tab,
+        &format!(
+            "state.utterances.find(u => u.id === '{}').code",
+            refl["id"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(code, json!("open_question"));
+
+    // The stale tab's change is refused with a message, and nothing changes.
+    b.eval(
+        &stale,
+        "select(state.utterances.find(u => u.role === 'practitioner').id)",
+    );
+    b.key(&stale, "n", false);
+    b.wait(
+        &stale,
+        "document.getElementById('message').textContent.includes('another tab')",
+    );
+    let now = std::fs::read(&corrected).unwrap();
+    b.eval(
+        &tab,
+        "fetch(api('')).then(r => r.json()).then(v => { state = v; render(); })",
+    );
+    assert_eq!(b.eval(&tab, "state.corrections"), json!(1));
+    assert_eq!(std::fs::read(&corrected).unwrap(), now);
+    let machine = std::fs::read(session.join("coded.csv")).unwrap();
+    assert_eq!(
+        machine,
+        std::fs::read(root().join("fixtures/coded/good-mi.csv")).unwrap()
+    );
+}
