@@ -513,7 +513,7 @@ table{{border-collapse:collapse;width:100%;font-size:.9rem}} td,th{{text-align:l
     if review.is_empty() {
         h.push_str("<tr><td colspan=\"5\">These codes came from a person (no confidence to rank by).</td></tr>");
     }
-    h.push_str("</table><p class=\"note\">Correct codes in the session's coded CSV and run <code>mitool score</code> to re-score.</p></section>");
+    h.push_str("</table><p class=\"note\">To listen and correct codes, run <code>mitool review</code> on this folder (or correct the coded CSV and run <code>mitool score</code>).</p></section>");
 
     let _ = writeln!(
         h,
