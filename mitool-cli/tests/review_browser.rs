@@ -214,6 +214,19 @@ impl Browser {
     }
 
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// One DevTools command; `Err` is the browser's error reply.
+    fn try_call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next += 1;
         let mut msg = json!({"id": self.next, "method": method, "params": params});
         if let Some(s) = session {
@@ -227,8 +240,10 @@ impl Browser {
             let Ok(text) = m.to_text() else { continue };
             let v: Value = serde_json::from_str(text).unwrap();
             if v["id"] == json!(self.next) {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -256,13 +271,19 @@ impl Browser {
     /// Waits until `js` is true on the page (10 s at most).
     fn wait(&mut self, page: &str, js: &str) {
         let t0 = Instant::now();
-        // The page may still be loading: an error counts as "not yet".
+        // The page may still be loading: an exception, or the browser saying the
+        // page navigated under the evaluation, counts as "not yet".
         let guarded =
             format!("(() => {{ try {{ return {js}; }} catch (e) {{ return false; }} }})()");
-        while self.eval(page, &guarded) != json!(true) {
+        let params = json!({"expression": guarded, "returnByValue": true});
+        loop {
+            let r = self.try_call(Some(page), "Runtime.evaluate", params.clone());
+            if matches!(&r, Ok(v) if v["result"]["value"] == json!(true)) {
+                return;
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
-                "timed out waiting for {js}"
+                "timed out waiting for {js} (last answer {r:?})"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
