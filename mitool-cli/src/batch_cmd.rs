@@ -113,6 +113,7 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
                 "skipped": summary.skipped,
                 "failed": summary.failed,
                 "taken": summary.taken,
+                "corrected": summary.corrected,
                 "sessions_csv": args.out.join("sessions.csv").display().to_string(),
                 "failures_csv": args.out.join("failures.csv").display().to_string(),
             })
@@ -127,6 +128,13 @@ pub fn batch_cmd(store: &Store, args: BatchArgs, quiet: bool) -> Result<ExitCode
             summary.failed,
             args.out.join("index.html").display()
         );
+        if summary.corrected > 0 {
+            eprintln!(
+                "mitool: {} session(s) keep a person's corrections (corrected.csv, from `mitool review`): \
+                 they were not overwritten, and sessions.csv and the index use them",
+                summary.corrected
+            );
+        }
         if summary.taken > 0 {
             let all = if summary.taken == summary.sessions {
                 "every session of this run was"

@@ -18,6 +18,7 @@ use clap::Args;
 use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
+use mitool_core::batch;
 use mitool_core::review::{self, Edit, Playable, Refused, Review};
 
 #[derive(Args)]
@@ -270,6 +271,7 @@ fn change(
         .as_u64()
         .ok_or((400, "bad request: no version".to_string()))?;
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let mut note = None;
     let result = match action {
         "code" => r.apply(
             version,
@@ -287,15 +289,52 @@ fn change(
             &now(),
         ),
         "swap-roles" => r.apply(version, &Edit::SwapRoles, &state.reviewer, &now()),
-        "save" => r.save(version),
+        "split" => r.apply(
+            version,
+            &Edit::Split {
+                id: s("id"),
+                at: v["at"].as_u64().unwrap_or(0) as usize,
+            },
+            &state.reviewer,
+            &now(),
+        ),
+        "merge" => r.apply(
+            version,
+            &Edit::Merge { id: s("id") },
+            &state.reviewer,
+            &now(),
+        ),
+        "save" => r
+            .save(version, &state.reviewer, &now())
+            .map(|()| note = tables_after_save(r.dir())),
         _ => return Err((404, "not found".into())),
     };
     match result {
-        Ok(()) => Ok(view(state, r)),
+        Ok(()) => {
+            let mut out = view(state, r);
+            if let Some(n) = note {
+                out["note"] = json!(n);
+            }
+            Ok(out)
+        }
         Err(e @ Refused::Stale { .. }) => Err((409, e.to_string())),
         Err(e @ Refused::Invalid(_)) => Err((400, e.to_string())),
         Err(e @ Refused::Failed(_)) => Err((500, e.to_string())),
     }
+}
+
+/// Rewrites the batch folder's `sessions.csv` and index around a session
+/// just saved, so they show its corrected scores at once. The save itself
+/// stands either way; the next `mitool batch` or `mitool merge` rewrites them
+/// too. Returns what a person should know when the tables could not be written.
+fn tables_after_save(session_dir: &Path) -> Option<String> {
+    let root = session_dir.parent()?;
+    if !root.join("sessions.csv").is_file() {
+        return None;
+    }
+    batch::write_tables(root, &[root.to_path_buf()]).err().map(|e| {
+        format!("The corrections are saved, but sessions.csv was not updated ({e}); `mitool merge` will update it.")
+    })
 }
 
 /// UTC time as ISO 8601, seconds.

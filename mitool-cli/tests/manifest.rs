@@ -70,8 +70,15 @@ fn a_manifest_gives_the_practitioner_and_carries_its_columns() {
     let (head, rows) = table(&d.path().join("out/sessions.csv"));
     let n = head.len();
     assert_eq!(
-        head[n - 5..],
-        ["status", "needs_review", "Site", "practitioner_id", "date"],
+        head[n - 6..],
+        [
+            "status",
+            "needs_review",
+            "corrected",
+            "Site",
+            "practitioner_id",
+            "date"
+        ],
         "the manifest's columns follow every usual one, in its order"
     );
     assert_eq!(head[0], "session_id");

@@ -426,3 +426,138 @@ fn a_trainer_listens_corrects_with_the_keyboard_saves_and_a_stale_tab_is_refused
         std::fs::read(root().join("fixtures/coded/good-mi.csv")).unwrap()
     );
 }
+
+/// `mitool` with `args`; stderr when it succeeds.
+fn mitool_ok(args: &[&std::ffi::OsStr]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_mitool"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "mitool {args:?}: {err}");
+    err
+}
+
+/// The row of session `id` in `sessions.csv`, by column name.
+fn table_row(csv: &Path, id: &str) -> std::collections::HashMap<String, String> {
+    let mut rd = csv::Reader::from_path(csv).unwrap();
+    let h = rd.headers().unwrap().clone();
+    rd.records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[0] == id)
+        .map(|r| {
+            h.iter()
+                .map(String::from)
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_trainer_cuts_and_joins_utterances_and_the_study_table_keeps_the_corrections() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir(&inp).unwrap();
+    std::fs::copy(
+        root().join("fixtures/coded/good-mi.csv"),
+        inp.join("good-mi.csv"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let batch = || {
+        mitool_ok(&[
+            "batch".as_ref(),
+            inp.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    batch();
+    let table = out.join("sessions.csv");
+    assert_eq!(
+        table_row(&table, "good-mi")["corrected"],
+        "",
+        "nobody reviewed it yet"
+    );
+
+    let srv = serve(&out);
+    let mut b = Browser::start(&exe);
+    let tab = b.open(&srv.url.replace("/?token=", "/s/good-mi?token="));
+    b.wait(&tab, "document.body.dataset.ready === '1'");
+    let n = b.eval(&tab, "state.utterances.length").as_u64().unwrap();
+    // A practitioner utterance of several words, selected.
+    let id = b.eval(
+        &tab,
+        "(() => { const u = state.utterances.find(u => u.role === 'practitioner' && words(u).length >= 6); \
+          select(u.id); return u.id; })()",
+    );
+    let id = id.as_str().unwrap().to_string();
+
+    // "/" starts a cut in the middle, → moves it a word on, enter cuts.
+    b.key(&tab, "/", false);
+    b.wait(
+        &tab,
+        "document.querySelector('tr.selected td.text .cut') !== null",
+    );
+    let at = b.eval(&tab, "cutting.at").as_u64().unwrap();
+    b.key(&tab, "ArrowRight", false);
+    b.key(&tab, "Enter", false);
+    b.wait(&tab, &format!("state.utterances.length === {}", n + 1));
+    let first = b.eval(
+        &tab,
+        &format!("words(state.utterances.find(u => u.id === '{id}')).length"),
+    );
+    assert_eq!(first.as_u64().unwrap(), at + 1);
+    let second = b.eval(
+        &tab,
+        &format!("state.utterances.find(u => u.id === '{id}+1') !== undefined"),
+    );
+    assert_eq!(second, json!(true));
+
+    // "m" joins them again.
+    b.eval(&tab, &format!("select('{id}')"));
+    b.key(&tab, "m", false);
+    b.wait(&tab, &format!("state.utterances.length === {n}"));
+
+    // Saved: the study table shows the corrected scores and two changes.
+    b.key(&tab, "s", true);
+    b.wait(&tab, "state.saved === true");
+    let session = out.join("good-mi");
+    let row = table_row(&table, "good-mi");
+    assert_eq!(row["corrected"], "2");
+    let rq: f64 = row["r_to_q"].parse().unwrap();
+    assert!((scored_r_to_q(&session.join("corrected.csv")) - rq).abs() < 1e-6);
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains(r#"class="corrected""#));
+
+    // A batch re-run keeps the corrections and says so.
+    let kept: Vec<Vec<u8>> = ["corrected.csv", "corrections.csv", "corrected.json"]
+        .iter()
+        .map(|f| std::fs::read(session.join(f)).unwrap())
+        .collect();
+    let said = batch();
+    assert!(said.contains("keep a person's corrections"), "{said}");
+    for (f, before) in ["corrected.csv", "corrections.csv", "corrected.json"]
+        .iter()
+        .zip(&kept)
+    {
+        assert_eq!(&std::fs::read(session.join(f)).unwrap(), before, "{f}");
+    }
+    assert_eq!(table_row(&table, "good-mi")["corrected"], "2");
+
+    // `mitool agree` compares the machine's codes with the person's.
+    let agree = Command::new(env!("CARGO_BIN_EXE_mitool"))
+        .arg("agree")
+        .arg(session.join("coded.csv"))
+        .arg(session.join("corrected.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        agree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&agree.stderr)
+    );
+    assert!(String::from_utf8_lossy(&agree.stdout).contains("kappa"));
+}

@@ -46,6 +46,7 @@ use crate::models::Store;
 use crate::outfile::{lock_dir, write_atomic};
 use crate::progress::{Sink, Stage};
 use crate::report::{self, SessionRecord};
+use crate::review;
 use crate::roles::{RolesConfig, SessionUtterances, Unit, UtteranceConfig};
 use crate::score::{self, ScoreConfig, SessionScores};
 use crate::session::{Known, Session, SessionConfig, SessionResult, StageError, StageResult};
@@ -58,7 +59,7 @@ use crate::utterance;
 const LAYOUT_VERSION: u32 = 1;
 
 /// The columns of `sessions.csv` after the scores; a manifest's own columns follow them.
-pub const TABLE_STATUS_COLUMNS: &[&str] = &["status", "needs_review"];
+pub const TABLE_STATUS_COLUMNS: &[&str] = &["status", "needs_review", "corrected"];
 
 /// What a session's input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +402,9 @@ pub struct Summary {
     pub failed: usize,
     /// Left to another run that was working on them.
     pub taken: usize,
+    /// Complete sessions whose codes a person corrected (`mitool review`):
+    /// their corrections are kept and the tables use them.
+    pub corrected: usize,
 }
 
 /// The batch's [`Session`] and the options it was built from.
@@ -792,7 +796,7 @@ pub fn run(
             Outcome::Taken { .. } => s.taken += 1,
         }
     }
-    write_tables(out, &[out.to_path_buf()])?;
+    s.corrected = write_tables(out, &[out.to_path_buf()])?.corrected;
     Ok(s)
 }
 
@@ -856,13 +860,31 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
     // run is writing them now.
     remove_stale_temps(out);
     let out = lock.dir();
-    let (done, failed) = collect(dirs)?;
-    // One row per session: scores, status, needs_review, manifest columns.
-    let mut rows: Vec<(SessionScores, String, String, &Columns)> = done
-        .values()
-        .map(|(_, r)| {
+    let (mut done, failed) = collect(dirs)?;
+    // A person's corrections (`mitool review`) stand over the machine's codes:
+    // the row and the index carry the corrected scores, and `corrected` says
+    // how many changes were made (empty: nobody reviewed the session).
+    let mut corrected = BTreeMap::new();
+    for (id, (dir, rec)) in done.iter_mut() {
+        if let Some(c) = review::corrected_record(dir) {
+            let source = std::mem::take(&mut rec.scores.source);
+            rec.scores = SessionScores { source, ..c.scores };
+            corrected.insert(id.clone(), c.changes);
+        }
+    }
+    // One row per session: scores, status, needs_review, corrected, manifest columns.
+    let mut rows: Vec<(SessionScores, String, String, String, &Columns)> = done
+        .iter()
+        .map(|(id, (_, r))| {
             let review = r.needs_review.join("; ");
-            (r.scores.clone(), "ok".to_string(), review, &r.manifest)
+            let changes = corrected.get(id).map_or(String::new(), |n| n.to_string());
+            (
+                r.scores.clone(),
+                "ok".to_string(),
+                review,
+                changes,
+                &r.manifest,
+            )
         })
         .collect();
     // Failed sessions get a row too, empty but for id, source, status and the manifest's columns.
@@ -875,6 +897,7 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
             s,
             format!("failed: {}", f.stage),
             String::new(),
+            String::new(),
             &f.manifest,
         ));
     }
@@ -882,7 +905,7 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
     // Every manifest column once, in the order first met; folders from
     // different manifests (merged) leave the cells they lack empty.
     let mut names: Vec<&str> = Vec::new();
-    for (_, _, _, cols) in &rows {
+    for (_, _, _, _, cols) in &rows {
         for (n, _) in &cols.0 {
             if !names.contains(&n.as_str()) {
                 names.push(n);
@@ -898,11 +921,15 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
             TABLE_STATUS_COLUMNS[1],
             rows.iter().map(|r| r.2.clone()).collect(),
         ),
+        (
+            TABLE_STATUS_COLUMNS[2],
+            rows.iter().map(|r| r.3.clone()).collect(),
+        ),
     ];
     for n in names {
         let cells = rows
             .iter()
-            .map(|r| r.3.get(n).unwrap_or_default().to_string())
+            .map(|r| r.4.get(n).unwrap_or_default().to_string())
             .collect();
         extra.push((n, cells));
     }
@@ -928,6 +955,7 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
         report::index_html(
             out,
             &done,
+            &corrected,
             &failed
                 .values()
                 .map(|f| (f.session_id.as_str(), f.stage.as_str(), f.error.as_str()))
@@ -941,6 +969,7 @@ pub fn write_tables(out: &Path, dirs: &[PathBuf]) -> Result<Summary> {
         skipped: 0,
         failed: failed.len(),
         taken: 0,
+        corrected: corrected.len(),
     })
 }
 

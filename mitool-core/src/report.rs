@@ -539,13 +539,14 @@ fn rel(from: &Path, to: &Path) -> String {
 pub fn index_html(
     out: &Path,
     done: &BTreeMap<String, (PathBuf, SessionRecord)>,
+    corrected: &BTreeMap<String, usize>,
     failed: &[(&str, &str, &str)],
 ) -> String {
     let mut h = String::from(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mitool — sessions</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}.review{font-size:.75rem;padding:.05rem .4rem;border-radius:8px;background:#fdedec;color:#c0392b;border:1px solid #c0392b}</style>
-</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Sessions marked <span class="review">check</span> need a person's look before their scores are used (hover for why). Computed on this computer.</p>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1c2833}table{border-collapse:collapse}th,td{padding:.3rem .6rem;border-bottom:1px solid #eaeded;text-align:right}th{cursor:pointer;background:#f4f6f6}td:first-child,th:first-child{text-align:left}.good{color:#1e8449}.fair{color:#9a7d0a}.below_fair{color:#c0392b}.review{font-size:.75rem;padding:.05rem .4rem;border-radius:8px;background:#fdedec;color:#c0392b;border:1px solid #c0392b}.corrected{font-size:.75rem;padding:.05rem .4rem;border-radius:8px;background:#e8f6f3;color:#117864;border:1px solid #117864}</style>
+</head><body><h1>MI fidelity: sessions</h1><p>Click a column to sort. Global ratings are estimated. Sessions marked <span class="review">check</span> need a person's look before their scores are used (hover for why). Sessions marked <span class="corrected">corrected</span> show the scores of a person's corrected codes (<code>mitool review</code>). Computed on this computer.</p>
 <table id="sessions"><thead><tr><th>session</th><th>R:Q</th><th>%CR</th><th>%OQ</th><th>MI-adherent</th><th>non-adherent</th><th>change share</th><th>relational (est.)</th><th>technical (est.)</th></tr></thead><tbody>
 "#,
     );
@@ -561,9 +562,12 @@ pub fn index_html(
         let s = &rec.scores;
         let _ = write!(
             h,
-            r#"<tr><td><a href="{}">{}</a>{}</td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
+            r#"<tr><td><a href="{}">{}</a>{}{}</td>{}{}{}<td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}{}</tr>"#,
             esc(&rel(out, &dir.join("report.html"))),
             esc(id),
+            corrected.get(id).map_or(String::new(), |n| format!(
+                r#" <span class="corrected" title="{n} change(s) by a person">corrected</span>"#
+            )),
             if rec.needs_review.is_empty() {
                 String::new()
             } else {

@@ -5,7 +5,9 @@
 //! The machine's `coded.csv` is never changed. A save writes
 //! `corrected.csv` (the same format, so `mitool score` and `mitool agree
 //! coded.csv corrected.csv` read it) and `corrections.csv` (who, when, old,
-//! new), both atomically. A batch re-run leaves both alone.
+//! new), both atomically, then `corrected.json` (the corrected scores), from
+//! which `mitool batch` builds the study tables' `corrected` rows. A batch
+//! re-run leaves all three alone and says so.
 //!
 //! Every change names the version of the session it was made on. A change
 //! made on an older version (another tab saved or changed the session since)
@@ -14,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::outfile;
@@ -29,6 +31,27 @@ pub const MACHINE_CSV: &str = "coded.csv";
 pub const CORRECTED_CSV: &str = "corrected.csv";
 /// One row per change: who, when, which utterance, old and new.
 pub const CORRECTIONS_CSV: &str = "corrections.csv";
+/// The corrected session's scores, written last on a save.
+pub const CORRECTED_SCORES: &str = "corrected.json";
+
+/// What a save leaves for the study tables: the scores of the corrected
+/// codes and how much a person changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorrectedRecord {
+    pub scores: SessionScores,
+    /// Changes to codes, roles and utterance boundaries.
+    pub changes: usize,
+    /// Utterances a person marked as checked.
+    pub checked: usize,
+    pub saved_at: String,
+    pub saved_by: String,
+}
+
+/// The corrected record in session folder `dir`, where a person saved one.
+pub fn corrected_record(dir: &Path) -> Option<CorrectedRecord> {
+    let text = std::fs::read_to_string(dir.join(CORRECTED_SCORES)).ok()?;
+    serde_json::from_str(&text).ok()
+}
 
 /// A code a person can give, with its keyboard key on the review page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,6 +182,11 @@ pub enum Edit {
     Checked { id: String },
     /// The practitioner is the other speaker: swap every role.
     SwapRoles,
+    /// Cut utterance `id` before its word number `at` (0-based; 1 ≤ at <
+    /// words): two utterances, both with its code until a person recodes them.
+    Split { id: String, at: usize },
+    /// Join utterance `id` and the one after it (the same speaker's).
+    Merge { id: String },
 }
 
 /// One row of `corrections.csv`.
@@ -382,6 +410,14 @@ impl Review {
                 }
                 log("", "roles", "as detected", "swapped")
             }
+            Edit::Split { id, at } => {
+                let new = split(&mut utts, id, *at)?;
+                log(id, "split", &format!("before word {at}"), &new)
+            }
+            Edit::Merge { id } => {
+                let gone = merge(&mut utts, id)?;
+                log(id, "merge", &gone, id)
+            }
         };
         let scores = rescore(&self.session_id, &utts).map_err(Refused::Failed)?;
         self.utts = utts;
@@ -392,8 +428,14 @@ impl Review {
         Ok(())
     }
 
-    /// Writes `corrected.csv` and `corrections.csv`, each atomically.
-    pub fn save(&mut self, version: u64) -> std::result::Result<(), Refused> {
+    /// Writes `corrected.csv`, `corrections.csv` and `corrected.json`, each
+    /// atomically.
+    pub fn save(
+        &mut self,
+        version: u64,
+        who: &str,
+        when: &str,
+    ) -> std::result::Result<(), Refused> {
         if version != self.version {
             return Err(Refused::Stale {
                 current: self.version,
@@ -403,6 +445,19 @@ impl Review {
         outfile::write_atomic(&self.dir.join(CORRECTED_CSV), &csv).map_err(Refused::Failed)?;
         let log = corrections_csv(&self.corrections).map_err(Refused::Failed)?;
         outfile::write_atomic(&self.dir.join(CORRECTIONS_CSV), &log).map_err(Refused::Failed)?;
+        let rec = CorrectedRecord {
+            scores: self.scores.clone(),
+            changes: self
+                .corrections
+                .iter()
+                .filter(|c| c.change != "checked")
+                .count(),
+            checked: self.checked.len(),
+            saved_at: when.to_string(),
+            saved_by: who.to_string(),
+        };
+        let json = serde_json::to_vec_pretty(&rec).expect("serialise");
+        outfile::write_atomic(&self.dir.join(CORRECTED_SCORES), &json).map_err(Refused::Failed)?;
         self.saved = true;
         self.version += 1;
         Ok(())
@@ -417,6 +472,105 @@ impl Review {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+fn no_utterance(id: &str) -> Refused {
+    Refused::Invalid(format!("no utterance '{id}' in this session"))
+}
+
+/// A person's form of `u`'s code (whole, no machine probabilities): a
+/// person who cut or joined an utterance has looked at it.
+fn as_given(u: &Utterance) -> Codes {
+    person_codes(u.role, code_of(u)).unwrap_or_default()
+}
+
+/// An id not yet used in `utts`, derived from `id`.
+fn fresh_id(utts: &[Utterance], id: &str) -> String {
+    (1..)
+        .map(|n| format!("{id}+{n}"))
+        .find(|c| !utts.iter().any(|u| &u.id == c))
+        .expect("an unused id")
+}
+
+/// Splits utterance `id` before word `at`; returns the second part's id.
+fn split(utts: &mut Vec<Utterance>, id: &str, at: usize) -> std::result::Result<String, Refused> {
+    let i = utts
+        .iter()
+        .position(|u| u.id == id)
+        .ok_or_else(|| no_utterance(id))?;
+    let u = &utts[i];
+    let words: Vec<&str> = u.text.split_whitespace().collect();
+    if at == 0 || at >= words.len() {
+        return Err(Refused::Invalid(format!(
+            "an utterance of {} words can be cut before word 1 to {}, not {at}",
+            words.len(),
+            words.len().saturating_sub(1)
+        )));
+    }
+    // Where the cut falls in time: the recognised words' own times when
+    // they match the text word for word, else in proportion to the letters.
+    let cut = match (u.start, u.end) {
+        (Some(a), Some(b)) => Some(if u.words.len() == words.len() {
+            u.words[at].start.clamp(a, b)
+        } else {
+            let before: usize = words[..at].iter().map(|w| w.len() + 1).sum();
+            let all: usize = words.iter().map(|w| w.len() + 1).sum();
+            a + (b - a) * before as f64 / all as f64
+        }),
+        _ => None,
+    };
+    let new_id = fresh_id(utts, id);
+    let mut first = u.clone();
+    let mut second = u.clone();
+    first.text = words[..at].join(" ");
+    second.text = words[at..].join(" ");
+    second.id = new_id.clone();
+    if u.words.len() == words.len() {
+        first.words = u.words[..at].to_vec();
+        second.words = u.words[at..].to_vec();
+    } else {
+        first.words.clear();
+        second.words.clear();
+    }
+    if cut.is_some() {
+        first.end = cut;
+        second.start = cut;
+    }
+    first.codes = as_given(u);
+    second.codes = as_given(u);
+    utts[i] = first;
+    utts.insert(i + 1, second);
+    Ok(new_id)
+}
+
+/// Joins utterance `id` with the next; returns the id that is gone.
+fn merge(utts: &mut Vec<Utterance>, id: &str) -> std::result::Result<String, Refused> {
+    let i = utts
+        .iter()
+        .position(|u| u.id == id)
+        .ok_or_else(|| no_utterance(id))?;
+    let Some(next) = utts.get(i + 1) else {
+        return Err(Refused::Invalid(
+            "the last utterance has nothing after it to join".into(),
+        ));
+    };
+    let u = &utts[i];
+    if next.speaker != u.speaker || next.role != u.role {
+        return Err(Refused::Invalid(
+            "only one speaker's utterances can be joined: the next one is the other speaker's"
+                .into(),
+        ));
+    }
+    let mut joined = u.clone();
+    joined.text = format!("{} {}", u.text.trim_end(), next.text.trim_start());
+    joined.end = next.end.or(u.end);
+    joined.words.extend(next.words.iter().cloned());
+    joined.overlap = u.overlap || next.overlap;
+    joined.codes = as_given(u);
+    let gone = next.id.clone();
+    utts[i] = joined;
+    utts.remove(i + 1);
+    Ok(gone)
 }
 
 fn rescore(session_id: &str, utts: &[Utterance]) -> Result<SessionScores> {
@@ -591,7 +745,7 @@ mod tests {
         )
         .unwrap();
         assert_ne!(r.view().scores.r_to_q, before);
-        r.save(1).unwrap();
+        r.save(1, "t", "now").unwrap();
         let again = Review::open(&s).unwrap();
         let u = again
             .view()
@@ -614,7 +768,7 @@ mod tests {
             .unwrap();
         let stale = r.apply(0, &Edit::Checked { id }, "t", "now");
         assert!(matches!(stale, Err(Refused::Stale { current: 1 })));
-        assert!(matches!(r.save(0), Err(Refused::Stale { .. })));
+        assert!(matches!(r.save(0, "t", "now"), Err(Refused::Stale { .. })));
     }
 
     #[test]
@@ -636,5 +790,108 @@ mod tests {
             Err(Refused::Invalid(_))
         ));
         assert_eq!(r.version(), 0);
+    }
+
+    fn practitioner_with_words(r: &Review, min: usize) -> UtteranceView {
+        r.view()
+            .utterances
+            .into_iter()
+            .find(|u| u.role == "practitioner" && u.text.split_whitespace().count() >= min)
+            .expect("a long practitioner utterance in the fixture")
+    }
+
+    #[test]
+    fn a_split_cuts_text_and_time_and_a_merge_undoes_it() {
+        let (_d, s) = session();
+        let mut r = Review::open(&s).unwrap();
+        let u = practitioner_with_words(&r, 6);
+        let n = r.view().utterances.len();
+        r.apply(
+            0,
+            &Edit::Split {
+                id: u.id.clone(),
+                at: 3,
+            },
+            "t",
+            "now",
+        )
+        .unwrap();
+        let v = r.view();
+        assert_eq!(v.utterances.len(), n + 1);
+        let i = v.utterances.iter().position(|x| x.id == u.id).unwrap();
+        let (a, b) = (&v.utterances[i], &v.utterances[i + 1]);
+        assert_eq!(a.text.split_whitespace().count(), 3);
+        assert_eq!(
+            format!("{} {}", a.text, b.text),
+            u.text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        assert_eq!(b.id, format!("{}+1", u.id));
+        let cut = a.end.unwrap();
+        assert!(u.start.unwrap() < cut && cut < u.end.unwrap());
+        assert_eq!(b.start, Some(cut));
+        assert_eq!((a.code, b.code), (u.code, u.code));
+        assert_eq!(
+            a.confidence, None,
+            "a person's cut makes the code a person's"
+        );
+
+        r.apply(1, &Edit::Merge { id: u.id.clone() }, "t", "now")
+            .unwrap();
+        let v = r.view();
+        assert_eq!(v.utterances.len(), n);
+        let m = v.utterances.iter().find(|x| x.id == u.id).unwrap();
+        assert_eq!(
+            m.text,
+            u.text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        assert_eq!((m.start, m.end), (u.start, u.end));
+    }
+
+    #[test]
+    fn cuts_and_joins_that_make_no_sense_are_refused() {
+        let (_d, s) = session();
+        let mut r = Review::open(&s).unwrap();
+        let u = practitioner_with_words(&r, 2);
+        let words = u.text.split_whitespace().count();
+        for at in [0, words] {
+            let e = Edit::Split {
+                id: u.id.clone(),
+                at,
+            };
+            assert!(matches!(
+                r.apply(0, &e, "t", "now"),
+                Err(Refused::Invalid(_))
+            ));
+        }
+        // The fixture alternates speakers: the next utterance is the client's.
+        let e = Edit::Merge { id: u.id.clone() };
+        assert!(matches!(
+            r.apply(0, &e, "t", "now"),
+            Err(Refused::Invalid(_))
+        ));
+        let last = r.view().utterances.last().unwrap().id.clone();
+        let e = Edit::Merge { id: last };
+        assert!(matches!(
+            r.apply(0, &e, "t", "now"),
+            Err(Refused::Invalid(_))
+        ));
+        assert_eq!(r.version(), 0);
+    }
+
+    #[test]
+    fn a_save_leaves_the_corrected_scores_for_the_tables() {
+        let (_d, s) = session();
+        let mut r = Review::open(&s).unwrap();
+        assert!(corrected_record(&s).is_none());
+        let id = r.view().utterances[0].id.clone();
+        r.apply(0, &Edit::Checked { id }, "t", "now").unwrap();
+        let u = practitioner_with_words(&r, 6);
+        r.apply(1, &Edit::Split { id: u.id, at: 2 }, "t", "now")
+            .unwrap();
+        r.save(2, "ab", "2026-12-05T00:00:00Z").unwrap();
+        let rec = corrected_record(&s).unwrap();
+        assert_eq!((rec.changes, rec.checked), (1, 1));
+        assert_eq!(rec.saved_by, "ab");
+        assert_eq!(rec.scores.r_to_q, r.view().scores.r_to_q);
     }
 }
