@@ -561,3 +561,106 @@ fn a_trainer_cuts_and_joins_utterances_and_the_study_table_keeps_the_corrections
     );
     assert!(String::from_utf8_lossy(&agree.stdout).contains("kappa"));
 }
+
+/// A 60-minute session folder in `out`: the demo visit's recording and codes
+/// 45 times over (60.2 min, 16 kHz WAV, 630 utterances).
+fn hour_session(out: &Path) -> PathBuf {
+    let s = session_folder(out);
+    let demo = root().join("fixtures/demo/good-mi.wav");
+    let mut rd = hound::WavReader::open(&demo).unwrap();
+    let spec = rd.spec();
+    let samples: Vec<i16> = rd.samples::<i16>().map(Result::unwrap).collect();
+    let once = samples.len() as f64 / f64::from(spec.sample_rate);
+    let wav = out.join("hour.wav");
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for _ in 0..45 {
+        let mut w16 = w.get_i16_writer(samples.len() as u32);
+        for x in &samples {
+            w16.write_sample(*x);
+        }
+        w16.flush().unwrap();
+    }
+    w.finalize().unwrap();
+
+    let mut rd = csv::Reader::from_path(root().join("fixtures/coded/good-mi.csv")).unwrap();
+    let head = rd.headers().unwrap().clone();
+    let col = |n: &str| head.iter().position(|c| c == n).unwrap();
+    let (id, start, end) = (col("utterance_id"), col("start"), col("end"));
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let mut wr = csv::Writer::from_path(s.join("coded.csv")).unwrap();
+    wr.write_record(&head).unwrap();
+    for k in 0..45 {
+        for (i, r) in rows.iter().enumerate() {
+            let shift = |c: usize| format!("{:.2}", r[c].parse::<f64>().unwrap() + k as f64 * once);
+            let cells: Vec<String> = (0..r.len())
+                .map(|c| match c {
+                    c if c == id => (k * rows.len() + i).to_string(),
+                    c if c == start || c == end => shift(c),
+                    c => r[c].to_string(),
+                })
+                .collect();
+            wr.write_record(&cells).unwrap();
+        }
+    }
+    wr.flush().unwrap();
+    let mut t: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.join("transcript.json")).unwrap()).unwrap();
+    t["source"]["path"] = json!(wav.canonicalize().unwrap());
+    t["source"]["duration_s"] = json!(45.0 * once);
+    std::fs::write(s.join("transcript.json"), t.to_string()).unwrap();
+    s
+}
+
+/// The page of a 60-minute session opens whole and plays an utterance from
+/// anywhere in it at its own span. Timings are printed, never asserted here
+/// (benches/review/run.sh records them): set MITOOL_TIMINGS=FILE to keep them.
+#[test]
+fn a_sixty_minute_session_opens_and_plays_from_anywhere() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    hour_session(dir.path());
+    let srv = serve(dir.path());
+    let mut b = Browser::start(&exe);
+    let tab = b.open(&srv.url.replace("/?token=", "/s/good-mi?token="));
+    b.wait(&tab, "document.body.dataset.ready === '1'");
+    // Milliseconds from navigation to the first frame painted with the list.
+    let open_ms = b
+        .eval(
+            &tab,
+            "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))",
+        )
+        .as_f64()
+        .unwrap();
+    let rows = b.eval(&tab, "document.querySelectorAll('#utts tbody tr').length");
+    assert_eq!(rows, json!(630));
+    b.wait(&tab, "player.readyState >= 1");
+    let mut play_ms = Vec::new();
+    for i in [5, 160, 315, 470, 628] {
+        let r = b.eval(
+            &tab,
+            &format!(
+                "(async () => {{ player.pause(); const u = state.utterances[{i}]; \
+                   const playing = new Promise(r => player.addEventListener('playing', r, {{once: true}})); \
+                   const t0 = performance.now(); \
+                   document.querySelector(`#utts tr[data-id=\"${{u.id}}\"] td.text`).click(); \
+                   await playing; \
+                   return {{ms: performance.now() - t0, at: player.currentTime, start: u.start, end: u.end}}; }})()"
+            ),
+        );
+        let (at, start, end) = (
+            r["at"].as_f64().unwrap(),
+            r["start"].as_f64().unwrap(),
+            r["end"].as_f64().unwrap(),
+        );
+        assert!(
+            at >= start - 0.05 && at <= end,
+            "utterance {i}: playing at {at}, span {start}-{end}"
+        );
+        play_ms.push(r["ms"].as_f64().unwrap());
+    }
+    let timings = json!({"open_ms": open_ms, "play_ms": play_ms, "utterances": 630});
+    eprintln!("60-minute session: {timings}");
+    if let Some(f) = std::env::var_os("MITOOL_TIMINGS") {
+        std::fs::write(f, timings.to_string()).unwrap();
+    }
+}
