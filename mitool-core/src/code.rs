@@ -9,6 +9,7 @@
 //! several single-threaded sessions. One model per process serves every
 //! session.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -118,6 +119,51 @@ struct CalibratedEvents {
     complex: Platt,
 }
 
+/// `session_aware.json` (written by `models/coder/aware.py`): whether each
+/// practitioner utterance holds a question and a reflection, re-decided from
+/// its own logits and what the whole session looks like. Why: utterance by
+/// utterance the coder calls advice phrased as "you ..." a reflection, and
+/// such utterances crowd in low-quality sessions, whose R:Q it then
+/// over-counts (grouped CV in `models/coder/runs/README.md`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct SessionAware {
+    events: AwareEvents,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct AwareEvents {
+    question: Logistic,
+    reflection: Logistic,
+}
+
+/// p = sigmoid(intercept + coef · features), features as [`AwareFeatures`].
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Logistic {
+    coef: [f32; 5],
+    intercept: f32,
+}
+
+impl Logistic {
+    fn apply(self, f: [f32; 5]) -> f32 {
+        let z = self.intercept + self.coef.iter().zip(f).map(|(c, x)| c * x).sum::<f32>();
+        ((1.0 / (1.0 + (-z).exp())) * 1e4).round() / 1e4
+    }
+}
+
+/// One practitioner utterance's uncalibrated presence probabilities.
+#[derive(Debug, Clone, Copy)]
+struct Presence {
+    question: f32,
+    reflection: f32,
+    /// P(giving information or advice) as the main behaviour.
+    input: f32,
+}
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
 /// Fewest context tokens kept when an utterance is long (the recipe's rule).
 const MIN_CONTEXT_TOKENS: usize = 16;
 const CLS: i64 = 101;
@@ -155,6 +201,7 @@ pub struct Coder {
     tokenizer: Tokenizer,
     labels: Labels,
     calibration: Calibration,
+    aware: Option<SessionAware>,
     /// The model version and which calibration: both change the scores.
     version: String,
     info: ModelInfo,
@@ -207,8 +254,20 @@ impl Coder {
         })?;
         let calibration: Calibration =
             serde_json::from_str(&cal_text).map_err(|e| bad(&cal_path, e.to_string()))?;
+        // Optional: without it each utterance is decided alone.
+        let aware_path = labels.with_file_name("session_aware.json");
+        let aware_text = std::fs::read_to_string(&aware_path).ok();
+        let aware: Option<SessionAware> = aware_text
+            .as_deref()
+            .map(|t| serde_json::from_str(t).map_err(|e| bad(&aware_path, e.to_string())))
+            .transpose()?;
         use sha2::{Digest, Sha256};
-        let cal_id = crate::models::hex(&Sha256::digest(cal_text.as_bytes()));
+        let mut h = Sha256::new();
+        h.update(cal_text.as_bytes());
+        if let Some(t) = &aware_text {
+            h.update(t.as_bytes());
+        }
+        let cal_id = crate::models::hex(&h.finalize());
         let version = format!("{}+cal.{}", labels_v.model_version, &cal_id[..8]);
         let sessions = (0..config.threads)
             .map(|_| crate::onnx::session(model, 1).map(Mutex::new))
@@ -218,13 +277,15 @@ impl Coder {
             tokenizer: tokenizer_v,
             labels: labels_v,
             calibration,
+            aware,
             version,
             info,
         })
     }
 
     /// The model's version and its calibration's (the first 8 hex digits
-    /// of `calibration.json`'s SHA-256), recorded in every output.
+    /// of the SHA-256 of `calibration.json`, then `session_aware.json` where
+    /// there is one), recorded in every output.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -422,10 +483,20 @@ impl Coder {
     /// codes and a confidence. Empty utterances are left uncoded.
     pub fn code_session(&self, utts: &mut [Utterance], path: &Path, sink: &dyn Sink) -> Result<()> {
         let probs = self.probabilities(utts, path, sink)?;
-        for (u, p) in utts.iter_mut().zip(probs) {
-            u.codes = match p {
-                Some(p) => decide(u.role, &p, &self.labels, &self.calibration),
-                None => Codes::default(),
+        let mut events: Vec<Option<EventProbs>> = probs
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .map(|p| calibrated(p, &self.labels, &self.calibration))
+            })
+            .collect();
+        if let Some(aware) = self.aware {
+            redecide(aware, &self.labels, utts, &probs, &mut events);
+        }
+        for ((u, p), e) in utts.iter_mut().zip(probs).zip(events) {
+            u.codes = match (p, e) {
+                (Some(p), Some(e)) => decide(u.role, &p, &self.labels, e),
+                _ => Codes::default(),
             };
         }
         crate::miti::fill(utts);
@@ -446,7 +517,7 @@ fn argmax(v: &[f32]) -> usize {
 /// fine head restricted to input; a secondary input from its flag (> 0.5).
 /// Confidence = P(main) · P(subtype | main) for practitioners, P(talk type)
 /// for clients.
-fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> Codes {
+fn decide(role: Role, p: &Probabilities, labels: &Labels, events: EventProbs) -> Codes {
     let name = |head: &str, i: usize| -> &str {
         labels
             .outputs
@@ -464,7 +535,6 @@ fn decide(role: Role, p: &Probabilities, labels: &Labels, cal: &Calibration) -> 
             }
         }
         Role::Practitioner => {
-            let events = calibrated(p, labels, cal);
             // The most likely main behaviour the calibrated events allow: the
             // codes must say what the probabilities say at 0.5, or a re-score
             // would take them for a person's correction.
@@ -555,14 +625,82 @@ fn prob(labels: &Labels, head: &str, values: &[f32], label: &str) -> f32 {
         .unwrap_or(0.0)
 }
 
+/// Question and reflection of each practitioner utterance from the
+/// session-aware model, each session (by id) on its own.
+fn redecide(
+    aware: SessionAware,
+    labels: &Labels,
+    utts: &[Utterance],
+    probs: &[Option<Probabilities>],
+    events: &mut [Option<EventProbs>],
+) {
+    let presence: Vec<Option<Presence>> = utts
+        .iter()
+        .zip(probs)
+        .map(|(u, p)| match (u.role, p) {
+            (Role::Practitioner, Some(p)) => Some(presence(p, labels)),
+            _ => None,
+        })
+        .collect();
+    let mut sessions: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, u) in utts.iter().enumerate() {
+        if presence[i].is_some() {
+            sessions.entry(u.session_id.as_str()).or_default().push(i);
+        }
+    }
+    for members in sessions.values() {
+        let n = members.len() as f32;
+        let mean = |f: fn(&Presence) -> f32| {
+            members
+                .iter()
+                .filter_map(|&i| presence[i].as_ref())
+                .map(f)
+                .sum::<f32>()
+                / n
+        };
+        let (input, reflection) = (mean(|p| p.input), mean(|p| p.reflection));
+        for &i in members {
+            let (Some(p), Some(e)) = (presence[i], events[i].as_mut()) else {
+                continue;
+            };
+            let f = [
+                logit(p.question),
+                logit(p.reflection),
+                input,
+                reflection,
+                n.ln(),
+            ];
+            e.question = aware.events.question.apply(f);
+            e.reflection = aware.events.reflection.apply(f);
+        }
+    }
+}
+
+/// Present as the main behaviour or as a secondary one, whichever is likelier.
+fn present(p: &Probabilities, labels: &Labels, main: &str, flag: &str) -> f32 {
+    prob(labels, "therapist_main", &p.therapist_main, main)
+        .max(prob(labels, "exists", &p.exists, flag))
+}
+
+/// The inputs of the session-aware model (`models/coder/calibrate.py`'s
+/// `features` before the logit, and the main head's P(input)).
+fn presence(p: &Probabilities, labels: &Labels) -> Presence {
+    Presence {
+        question: present(p, labels, "question", "question_exists"),
+        reflection: present(p, labels, "reflection", "reflection_exists"),
+        input: prob(
+            labels,
+            "therapist_main",
+            &p.therapist_main,
+            "therapist_input",
+        ),
+    }
+}
+
 /// The calibrated MITI event probabilities of a practitioner utterance
 /// (the inputs as `models/coder/calibrate.py` fitted them).
 fn calibrated(p: &Probabilities, labels: &Labels, cal: &Calibration) -> EventProbs {
-    // Present as the main behaviour or as a secondary one, whichever is likelier.
-    let present = |main: &str, flag: &str| {
-        prob(labels, "therapist_main", &p.therapist_main, main)
-            .max(prob(labels, "exists", &p.exists, flag))
-    };
+    let present = |main: &str, flag: &str| present(p, labels, main, flag);
     let share = |x: &str, y: &str| {
         let fine = |l: &str| prob(labels, "therapist_fine", &p.therapist_fine, l);
         let (x, y) = (fine(x), fine(y));
@@ -584,4 +722,97 @@ fn calibrated(p: &Probabilities, labels: &Labels, cal: &Calibration) -> EventPro
 /// Where the bundled coder's files are, for tests and tools.
 pub fn bundled_dir() -> PathBuf {
     Path::new(crate::models::BUILD_MODELS_DIR).join("coder")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Labels {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/coder/labels.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// A practitioner utterance: main head (question, reflection, input,
+    /// other); no secondary flags; even fine shares.
+    fn utt(session: &str, main: [f32; 4]) -> (Utterance, Option<Probabilities>) {
+        let u = Utterance {
+            session_id: session.into(),
+            id: String::new(),
+            speaker: "P".into(),
+            role: Role::Practitioner,
+            start: None,
+            end: None,
+            text: "x".into(),
+            words: Vec::new(),
+            overlap: false,
+            codes: Codes::default(),
+            extra: Default::default(),
+        };
+        let p = Probabilities {
+            therapist_main: main.to_vec(),
+            therapist_fine: vec![1.0 / 9.0; 9],
+            exists: vec![0.0; 3],
+            client_talk: vec![1.0 / 3.0; 3],
+        };
+        (u, Some(p))
+    }
+
+    #[test]
+    fn a_session_full_of_advice_takes_back_a_borderline_reflection() {
+        let labels = labels();
+        // P(reflection) = sigmoid(logit(own) - 4 · session's mean P(input)).
+        let aware = SessionAware {
+            events: AwareEvents {
+                question: Logistic {
+                    coef: [1.0, 0.0, 0.0, 0.0, 0.0],
+                    intercept: 0.0,
+                },
+                reflection: Logistic {
+                    coef: [0.0, 1.0, -4.0, 0.0, 0.0],
+                    intercept: 0.0,
+                },
+            },
+        };
+        let borderline = [0.1, 0.7, 0.1, 0.1];
+        let (utts, probs): (Vec<_>, Vec<_>) = [
+            utt("advice", borderline),
+            utt("advice", [0.0, 0.0, 1.0, 0.0]),
+            utt("advice", [0.0, 0.0, 1.0, 0.0]),
+            utt("talk", borderline),
+            utt("talk", [0.9, 0.0, 0.0, 0.1]),
+        ]
+        .into_iter()
+        .unzip();
+        let cal = Calibration {
+            events: CalibratedEvents {
+                question: Platt { a: 1.0, b: 0.0 },
+                reflection: Platt { a: 1.0, b: 0.0 },
+                open: Platt { a: 1.0, b: 0.0 },
+                complex: Platt { a: 1.0, b: 0.0 },
+            },
+        };
+        let mut events: Vec<_> = probs
+            .iter()
+            .map(|p| p.as_ref().map(|p| calibrated(p, &labels, &cal)))
+            .collect();
+        redecide(aware, &labels, &utts, &probs, &mut events);
+        let main = |i: usize| {
+            decide(
+                Role::Practitioner,
+                probs[i].as_ref().unwrap(),
+                &labels,
+                events[i].unwrap(),
+            )
+            .main
+        };
+        // The same utterance: mean P(input) 0.7 in one session, 0.05 in the other.
+        assert!(events[0].unwrap().reflection < 0.5);
+        assert_ne!(main(0), Some(Main::Reflection));
+        assert!(events[3].unwrap().reflection > 0.5);
+        assert_eq!(main(3), Some(Main::Reflection));
+        // Question from its own logit alone here: unchanged, 0.1 and 0.9.
+        assert_eq!(events[0].unwrap().question, 0.1);
+        assert_eq!(events[4].unwrap().question, 0.9);
+    }
 }
