@@ -204,6 +204,10 @@ impl Browser {
             .unwrap()
             .to_string();
         let stream = TcpStream::connect(addr).unwrap();
+        // A browser that stops answering fails the test instead of hanging CI.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         let (ws, _) = tungstenite::client(ws_url.as_str(), stream).unwrap();
         Browser {
             child,
@@ -640,12 +644,18 @@ fn a_sixty_minute_session_opens_and_plays_from_anywhere() {
             &tab,
             &format!(
                 "(async () => {{ player.pause(); const u = state.utterances[{i}]; \
-                   const playing = new Promise(r => player.addEventListener('playing', r, {{once: true}})); \
+                   const playing = new Promise(r => player.addEventListener('playing', () => r(true), {{once: true}})); \
+                   const late = new Promise(r => setTimeout(() => r(false), 10000)); \
                    const t0 = performance.now(); \
                    document.querySelector(`#utts tr[data-id=\"${{u.id}}\"] td.text`).click(); \
-                   await playing; \
-                   return {{ms: performance.now() - t0, at: player.currentTime, start: u.start, end: u.end}}; }})()"
+                   const played = await Promise.race([playing, late]); \
+                   return {{played, ms: performance.now() - t0, at: player.currentTime, start: u.start, end: u.end}}; }})()"
             ),
+        );
+        assert_eq!(
+            r["played"],
+            json!(true),
+            "utterance {i} did not play in 10 s"
         );
         let (at, start, end) = (
             r["at"].as_f64().unwrap(),
