@@ -74,7 +74,10 @@ nice -n 10 "${BATCH[@]}" || echo "run.sh: batch exited $? (failed sessions are r
 t_batch=$(( $(now) - t0 ))
 
 # --- human codes and transcript alone (redone only when the binary or the coder changes) ---
-STAMP=$(cat "$MITOOL" "$MITOOL_MODELS/coder/coder.onnx" "$MITOOL_MODELS/coder/calibration.json" "$CACHE/human.csv" "$CACHE/transcripts.csv" | sha256sum | cut -c1-16)
+# every coder file that changes the codes, the optional session-aware count included
+CODER_FILES=("$MITOOL_MODELS/coder/coder.onnx" "$MITOOL_MODELS/coder/calibration.json")
+[[ -f "$MITOOL_MODELS/coder/session_aware.json" ]] && CODER_FILES+=("$MITOOL_MODELS/coder/session_aware.json")
+STAMP=$(cat "$MITOOL" "${CODER_FILES[@]}" "$CACHE/human.csv" "$CACHE/transcripts.csv" | sha256sum | cut -c1-16)
 if [[ "$(cat "$CACHE/text/stamp" 2>/dev/null)" != "$STAMP" ]]; then
   # built beside the old results and swapped in only when complete
   rm -rf "$CACHE/text.tmp" "$CACHE/human.tmp"

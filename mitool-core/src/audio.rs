@@ -25,6 +25,10 @@ use crate::error::{Error, Result};
 
 mod mp4;
 mod opus;
+mod samples;
+
+use samples::collect_blocks;
+pub use samples::{Iter as SamplesIter, Samples, SPILL_AT};
 
 /// The sample rate every later stage works at (Whisper, Silero, the speaker models).
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -73,84 +77,6 @@ impl AudioConfig {
     }
 }
 
-/// Samples at [`SAMPLE_RATE`], kept as 16-bit PCM: half the memory of f32
-/// (an hour is 115 MB, not 230, and every stage keeps the recording while
-/// it runs), exact for 16-bit recordings, and its rounding (-96 dBFS) far
-/// below any recording's own noise. Stages read the stretch they work on as
-/// f32 ([`Samples::read`], [`Samples::read_into`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Samples(Vec<i16>);
-
-impl Samples {
-    /// Samples in [-1, 1] (clipped beyond).
-    pub fn from_f32(x: &[f32]) -> Self {
-        let mut s = Self::default();
-        s.extend_f32(x);
-        s
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The samples of `range` (cut at the end), as f32 in [-1, 1].
-    pub fn read(&self, range: std::ops::Range<usize>) -> Vec<f32> {
-        self.iter_range(range).collect()
-    }
-
-    /// Fills `out` with the samples from `start` on; zeros past the end.
-    pub fn read_into(&self, start: usize, out: &mut [f32]) {
-        let have = self.len().saturating_sub(start).min(out.len());
-        for (o, &x) in out.iter_mut().zip(&self.0[start.min(self.len())..][..have]) {
-            *o = to_f32(x);
-        }
-        out[have..].fill(0.0);
-    }
-
-    /// The samples of `range` (cut at the end), one by one.
-    pub fn iter_range(
-        &self,
-        range: std::ops::Range<usize>,
-    ) -> impl ExactSizeIterator<Item = f32> + '_ {
-        let end = range.end.min(self.len());
-        self.0[range.start.min(end)..end].iter().map(|&x| to_f32(x))
-    }
-
-    /// All samples, one by one.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = f32> + '_ {
-        self.0.iter().map(|&x| to_f32(x))
-    }
-
-    /// All samples as f32 (short clips; a long recording should be read in parts).
-    pub fn to_vec(&self) -> Vec<f32> {
-        self.iter().collect()
-    }
-
-    fn extend_f32(&mut self, x: &[f32]) {
-        self.0.extend(x.iter().map(|&v| to_pcm(v)));
-    }
-}
-
-impl From<Vec<f32>> for Samples {
-    fn from(x: Vec<f32>) -> Self {
-        Self::from_f32(&x)
-    }
-}
-
-fn to_f32(x: i16) -> f32 {
-    x as f32 / 32_768.0
-}
-
-fn to_pcm(x: f32) -> i16 {
-    (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16
-}
-
 /// A decoded recording at [`SAMPLE_RATE`], one sample vector per channel.
 #[derive(Debug, Clone)]
 pub struct Audio {
@@ -181,18 +107,28 @@ impl Audio {
     }
 
     /// All channels averaged into one. A mono recording is borrowed, not
-    /// copied: an hours-long file stays in memory once.
+    /// copied: an hours-long file stays in memory once. A long mix goes to
+    /// a temporary file as the decoded channels do; where none can be made
+    /// it is kept in memory (slower to nothing, only larger).
     pub fn mono(&self) -> std::borrow::Cow<'_, Samples> {
         match self.channels.len() {
             0 => std::borrow::Cow::Owned(Samples::default()),
             1 => std::borrow::Cow::Borrowed(&self.channels[0]),
             n => {
                 let scale = 1.0 / n as f32;
-                let mut mix = Samples(Vec::with_capacity(self.len()));
-                mix.0.extend((0..self.len()).map(|i| {
-                    to_pcm(self.channels.iter().map(|c| to_f32(c.0[i])).sum::<f32>() * scale)
-                }));
-                std::borrow::Cow::Owned(mix)
+                let mix = |r: std::ops::Range<usize>| {
+                    let mut sum = vec![0.0f32; r.len()];
+                    for c in &self.channels {
+                        for (s, x) in sum.iter_mut().zip(c.iter_range(r.clone())) {
+                            *s += x;
+                        }
+                    }
+                    sum.iter().map(|&s| s * scale).collect()
+                };
+                let mixed = collect_blocks(self.len(), SPILL_AT, mix)
+                    .or_else(|_| collect_blocks(self.len(), usize::MAX, mix))
+                    .expect("samples kept in memory never touch a file");
+                std::borrow::Cow::Owned(mixed)
             }
         }
     }
@@ -498,7 +434,7 @@ impl Collector {
     fn drain(&mut self, finish: bool) -> Result<()> {
         let Some(rs) = self.resampler.as_mut() else {
             for (o, p) in self.out.iter_mut().zip(self.pending.iter_mut()) {
-                o.extend_f32(p);
+                o.extend_f32(p).map_err(|e| spill_error(&self.path, e))?;
                 p.clear();
             }
             return Ok(());
@@ -519,7 +455,7 @@ impl Collector {
                 .collect();
             let res = rs.process(&block, None).map_err(|e| err(e, &self.path))?;
             for (o, r) in self.out.iter_mut().zip(res) {
-                o.extend_f32(&r);
+                o.extend_f32(&r).map_err(|e| spill_error(&self.path, e))?;
             }
         }
         if finish {
@@ -529,7 +465,7 @@ impl Collector {
                     .process_partial(Some(&rest), None)
                     .map_err(|e| err(e, &self.path))?;
                 for (o, r) in self.out.iter_mut().zip(res) {
-                    o.extend_f32(&r);
+                    o.extend_f32(&r).map_err(|e| spill_error(&self.path, e))?;
                 }
             }
             // Push the resampler's delay line out.
@@ -537,7 +473,7 @@ impl Collector {
                 .process_partial::<Vec<f32>>(None, None)
                 .map_err(|e| err(e, &self.path))?;
             for (o, r) in self.out.iter_mut().zip(res) {
-                o.extend_f32(&r);
+                o.extend_f32(&r).map_err(|e| spill_error(&self.path, e))?;
             }
         }
         Ok(())
@@ -552,8 +488,8 @@ impl Collector {
         let want = (u128::from(frames) * u128::from(SAMPLE_RATE))
             .div_ceil(u128::from(self.source_rate)) as usize;
         for o in &mut self.out {
-            o.0.drain(..delay.min(o.len()));
-            o.0.truncate(want);
+            o.finish(delay, want)
+                .map_err(|e| spill_error(&self.path, e))?;
         }
         Ok(Audio {
             path: self.path,
@@ -562,6 +498,15 @@ impl Collector {
             channels: self.out,
         })
     }
+}
+
+/// A long recording's samples could not be kept in the temporary folder.
+fn spill_error(path: &Path, cause: std::io::Error) -> Error {
+    Error::io(
+        path,
+        "keep its decoded audio (115 MB an hour) in the temporary folder; set TMPDIR to a folder with room",
+        cause,
+    )
 }
 
 fn decode_wav(path: &Path, config: &AudioConfig) -> Result<Audio> {
@@ -953,6 +898,36 @@ mod tests {
         assert_eq!(out, [pcm[4], pcm[5], 0.0, 0.0]);
         s.read_into(10, &mut out);
         assert_eq!(out, [0.0; 4]);
+    }
+
+    /// Past ten minutes the samples go to a temporary file, and read back
+    /// the same; a stereo file's mix does too.
+    #[test]
+    fn a_long_recording_is_held_in_a_file_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = SPILL_AT + 16_000 * 7 + 123;
+        let pcm = |i: usize, c: usize| (((i * (7 + c)) % 5000) as f32 - 2500.0) / 32_767.0;
+        let inter: Vec<f32> = (0..n).flat_map(|i| [pcm(i, 0), pcm(i, 1)]).collect();
+        let p = dir.path().join("long.wav");
+        write_wav(&p, 16_000, 2, &inter);
+        let a = decode(&p, &AudioConfig::default()).unwrap();
+        assert_eq!(a.len(), n);
+        assert!(a.channels.iter().all(Samples::is_spilled));
+        let left: Vec<f32> = (0..n).map(|i| pcm(i, 0)).collect();
+        let want = Samples::from_f32(&left);
+        assert_eq!(a.channels[0], want);
+        for r in [0..5, SPILL_AT - 3..SPILL_AT + 3, n - 10..n + 10] {
+            assert_eq!(a.channels[0].read(r.clone()), want.read(r));
+        }
+        let mono = a.mono();
+        assert!(mono.is_spilled());
+        let mix = |i: usize| {
+            let (l, r) = (Samples::from_f32(&[pcm(i, 0)]), Samples::from_f32(&[pcm(i, 1)]));
+            (l.to_vec()[0] + r.to_vec()[0]) * 0.5
+        };
+        for i in [0, 1, SPILL_AT, n - 1] {
+            assert_eq!(mono.read(i..i + 1), Samples::from_f32(&[mix(i)]).to_vec());
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@
 //!
 //! Measuring against a person's reference (DER, coding agreement) is in
 //! [`eval`]. Transcripts without audio are read by [`transcripts`]; every output file
-//! is written through [`outfile`] (owner-only, temporary file then rename).
+//! is written through [`outfile`] (owner-only, temporary file then rename); what would
+//! grow with a recording's length (its samples, speaker statistics) moves to an unnamed
+//! temporary file past ten minutes (`spill`).
 //! Models are found, checked and installed by [`models`] (and converted by
 //! [`models::convert`]); progress and per-file outcomes go to a [`progress::Sink`]
 //! that the caller implements: the library never prints.
@@ -48,6 +50,7 @@ pub mod role_text;
 pub mod roles;
 pub mod score;
 pub mod session;
+mod spill;
 pub mod transcribe;
 pub mod transcript;
 pub mod transcripts;

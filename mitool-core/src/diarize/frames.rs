@@ -15,8 +15,10 @@
 //! each frame to the statistics of every requested stretch it falls in and
 //! to the running statistics of its 0.25 s cell, and drops it. Memory is the
 //! open requests plus 4 KB per cell (about 60 MB an hour; the frames
-//! themselves would be 370 MB an hour). Short windows are pooled from whole
-//! cells (`Cells::stats`).
+//! themselves would be 370 MB an hour); past ten minutes the cells go to an
+//! unnamed temporary file (`crate::spill`), so a 4-hour recording holds what
+//! a 10-minute one does. Short windows are pooled from whole cells
+//! (`Cells::stats`).
 
 use super::*;
 
@@ -39,6 +41,8 @@ const MIN_FRAMES: usize = 5;
 pub(super) const CELL: usize = 4000;
 /// Rows per run of the pooling model.
 const POOL_BLOCK: usize = 256;
+/// Cells kept in memory before the rest go to a temporary file (10 minutes).
+const SPILL_CELLS: usize = 10 * 60 * SAMPLE_RATE as usize / CELL;
 
 /// One run of the frame model: its own samples `[start, end)` and the
 /// samples it reads, `[a, b)`, with context on both sides on the frame grid
@@ -143,6 +147,16 @@ impl Acc {
     }
 }
 
+/// The speaker statistics of a long recording could not be kept in the
+/// temporary folder.
+fn spill_error(cause: std::io::Error) -> Error {
+    Error::io(
+        std::env::temp_dir(),
+        "keep a long recording's speaker statistics (60 MB an hour) in this temporary folder; set TMPDIR to a folder with room",
+        cause,
+    )
+}
+
 /// Feature frames whose centres fall in `[a, b)` (samples).
 fn frames_in(a: usize, b: usize) -> std::ops::Range<usize> {
     let first = a.saturating_sub(CENTRE).div_ceil(HOP);
@@ -157,8 +171,8 @@ fn frames_in(a: usize, b: usize) -> std::ops::Range<usize> {
 /// Frame statistics per 0.25 s cell of a recording, for short windows.
 pub(super) struct Cells {
     n: Vec<u32>,
-    mean: Vec<f32>,
-    m2: Vec<f32>,
+    /// Per cell, the mean then the sum of squared deviations (`2 * DIM`).
+    rows: crate::spill::Rows,
     samples: usize,
 }
 
@@ -176,12 +190,32 @@ impl Cells {
     /// Mean and standard deviation (n − 1) of the frames centred in the
     /// given cells; `None` under `MIN_FRAMES`.
     pub(super) fn stats(&self, cells: std::ops::Range<usize>) -> Option<Vec<f32>> {
+        let cells = cells.start.min(self.len())..cells.end.min(self.len());
+        let rows = self.rows.read(cells.clone());
         let mut acc = Acc::new();
-        for j in cells.start..cells.end.min(self.len()) {
-            let row = j * DIM..(j + 1) * DIM;
-            acc.merge(self.n[j] as f64, &self.mean[row.clone()], &self.m2[row]);
+        for (j, row) in cells.zip(rows.chunks_exact(2 * DIM)) {
+            acc.merge(self.n[j] as f64, &row[..DIM], &row[DIM..]);
         }
         acc.stats()
+    }
+
+    /// Stores cell `j` (cells come in order; those skipped had no frames).
+    fn store(&mut self, j: usize, acc: &Acc) -> std::io::Result<()> {
+        self.pad(j)?;
+        self.n[j] = acc.n as u32;
+        let row: Vec<f32> = (acc.mean.iter().chain(&acc.m2))
+            .map(|&x| x as f32)
+            .collect();
+        self.rows.push(&row)
+    }
+
+    /// Empty rows up to cell `j`.
+    fn pad(&mut self, j: usize) -> std::io::Result<()> {
+        let zeros = vec![0.0; 2 * DIM];
+        while self.rows.len() < j.min(self.len()) {
+            self.rows.push(&zeros)?;
+        }
+        Ok(())
     }
 }
 
@@ -227,8 +261,7 @@ impl Pass {
             sets,
             cells: Cells {
                 n: vec![0; n_cells],
-                mean: vec![0.0; n_cells * DIM],
-                m2: vec![0.0; n_cells * DIM],
+                rows: crate::spill::Rows::new(2 * DIM, SPILL_CELLS),
                 samples,
             },
             cell: (0, Acc::new()),
@@ -236,30 +269,23 @@ impl Pass {
     }
 
     /// Stores the current cell's statistics and starts cell `next`.
-    fn next_cell(&mut self, next: usize) {
+    fn next_cell(&mut self, next: usize) -> std::io::Result<()> {
         let (j, acc) = std::mem::replace(&mut self.cell, (next, Acc::new()));
         if j < self.cells.len() && acc.n > 0.0 {
-            self.cells.n[j] = acc.n as u32;
-            let row = j * DIM..(j + 1) * DIM;
-            let to_f32 = |x: &f64| *x as f32;
-            (self.cells.mean[row.clone()].iter_mut())
-                .zip(acc.mean.iter().map(to_f32))
-                .for_each(|(m, x)| *m = x);
-            (self.cells.m2[row].iter_mut())
-                .zip(acc.m2.iter().map(to_f32))
-                .for_each(|(m, x)| *m = x);
+            self.cells.store(j, &acc)?;
         }
+        Ok(())
     }
 
     /// Adds frames `g0..` (`rows`, one row of `DIM` per frame); frames
     /// come in order, each once.
-    fn feed(&mut self, g0: usize, rows: &[f32]) {
+    fn feed(&mut self, g0: usize, rows: &[f32]) -> std::io::Result<()> {
         let g1 = g0 + rows.len() / DIM;
         let row = |g: usize| &rows[(g - g0) * DIM..(g - g0 + 1) * DIM];
         for g in g0..g1 {
             let j = (g * HOP + CENTRE) / CELL;
             if j != self.cell.0 {
-                self.next_cell(j);
+                self.next_cell(j)?;
             }
             self.cell.1.push(row(g));
         }
@@ -277,17 +303,21 @@ impl Pass {
                 self.done[i] = self.open[i].take().and_then(|a| a.stats());
             }
         }
+        Ok(())
     }
 
-    fn finish(mut self) -> (Vec<Option<Vec<f32>>>, Cells) {
-        self.next_cell(usize::MAX);
+    fn finish(mut self) -> std::io::Result<(Vec<Option<Vec<f32>>>, Cells)> {
+        self.next_cell(usize::MAX)?;
+        let n_cells = self.cells.len();
+        self.cells.pad(n_cells)?;
+        self.cells.rows.flush()?;
         let mut done = self.done;
         for (d, open) in done.iter_mut().zip(self.open) {
             if let Some(acc) = open {
                 *d = acc.stats();
             }
         }
-        (done, self.cells)
+        Ok((done, self.cells))
     }
 }
 
@@ -314,7 +344,7 @@ impl Diarizer {
         };
         let mut pass = Pass::new(requests, mono.len());
         if n == 0 {
-            return Ok(pass.finish());
+            return pass.finish().map_err(spill_error);
         }
         let chunks: Vec<Chunk> = (0..mono.len())
             .step_by(CHUNK)
@@ -353,7 +383,7 @@ impl Diarizer {
                 early.insert(i, rows);
                 while let Some((g0, rows)) = early.remove(&next) {
                     if !rows.is_empty() {
-                        pass.feed(g0, &rows);
+                        pass.feed(g0, &rows).map_err(spill_error)?;
                     }
                     advance(chunks[next].end);
                     next += 1;
@@ -361,7 +391,7 @@ impl Diarizer {
             }
             Ok(())
         })?;
-        Ok(pass.finish())
+        pass.finish().map_err(spill_error)
     }
 
     /// One chunk's own frames (centres in `[start, end)`), as rows of
@@ -485,10 +515,10 @@ mod tests {
         let mut g = 0;
         while g < n {
             let end = (g + 1 + rnd(70)).min(n);
-            pass.feed(g, &all[g * DIM..end * DIM]);
+            pass.feed(g, &all[g * DIM..end * DIM]).unwrap();
             g = end;
         }
-        let (sets, _) = pass.finish();
+        let (sets, _) = pass.finish().unwrap();
         for (req, got) in requests.iter().zip(&sets) {
             let mut frames: Vec<usize> = req
                 .iter()
@@ -534,10 +564,10 @@ mod tests {
         let mut pass = Pass::new(&requests, samples);
         let all = rows(&values);
         // Chunks that split the first set twice.
-        pass.feed(0, &all[..7 * DIM]);
-        pass.feed(7, &all[7 * DIM..25 * DIM]);
-        pass.feed(25, &all[25 * DIM..]);
-        let (sets, cells) = pass.finish();
+        pass.feed(0, &all[..7 * DIM]).unwrap();
+        pass.feed(7, &all[7 * DIM..25 * DIM]).unwrap();
+        pass.feed(25, &all[25 * DIM..]).unwrap();
+        let (sets, cells) = pass.finish().unwrap();
         let s = sets[0].as_ref().unwrap();
         let (m, sd) = direct(&values[2..30]);
         assert_eq!(s.len(), 2 * DIM);
@@ -555,6 +585,29 @@ mod tests {
         let (m, sd) = direct(&values[..held]);
         assert!((c[0] - m).abs() < 1e-5 && (c[DIM] - sd).abs() < 1e-5);
         assert_eq!(cells.len(), samples.div_ceil(CELL));
+    }
+
+    /// Cells moved to a temporary file pool as the ones kept in memory.
+    #[test]
+    fn cells_in_a_file_pool_as_cells_in_memory() {
+        let values: Vec<f32> = (0..400).map(|i| ((i * 13) % 17) as f32).collect();
+        let samples = values.len() * HOP;
+        let all = rows(&values);
+        let run = |spill_at: usize| {
+            let mut pass = Pass::new(&[], samples);
+            pass.cells.rows = crate::spill::Rows::new(2 * DIM, spill_at);
+            // Frames 100..150 missing: their cells stay empty.
+            pass.feed(0, &all[..100 * DIM]).unwrap();
+            pass.feed(150, &all[150 * DIM..]).unwrap();
+            pass.finish().unwrap().1
+        };
+        let (memory, file) = (run(usize::MAX), run(3));
+        assert!(file.rows.is_spilled() && !memory.rows.is_spilled());
+        assert_eq!(file.len(), memory.len());
+        for r in [0..2, 5..11, 7..9, 25..31, 30..usize::MAX] {
+            assert_eq!(file.stats(r.clone()), memory.stats(r.clone()), "{r:?}");
+        }
+        assert!(memory.stats(9..12).is_none(), "cells 9-11 got no frames");
     }
 
     /// Pooling in blocks gives each row the embedding it gets alone.
