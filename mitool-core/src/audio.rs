@@ -922,7 +922,10 @@ mod tests {
         let mono = a.mono();
         assert!(mono.is_spilled());
         let mix = |i: usize| {
-            let (l, r) = (Samples::from_f32(&[pcm(i, 0)]), Samples::from_f32(&[pcm(i, 1)]));
+            let (l, r) = (
+                Samples::from_f32(&[pcm(i, 0)]),
+                Samples::from_f32(&[pcm(i, 1)]),
+            );
             (l.to_vec()[0] + r.to_vec()[0]) * 0.5
         };
         for i in [0, 1, SPILL_AT, n - 1] {
