@@ -370,7 +370,7 @@ impl Coder {
         let free = self.sessions.iter().find_map(|s| s.try_lock().ok());
         let mut session = match free {
             Some(s) => s,
-            None => self.sessions[0].lock().expect("coder session poisoned"),
+            None => crate::panic::lock(&self.sessions[0]),
         };
         self.run_on(&mut session, batch)
     }
@@ -453,7 +453,7 @@ impl Coder {
                 .map(|k| {
                     let (enc, done) = (&enc, &done);
                     scope.spawn(move || -> Result<Vec<(usize, Probabilities)>> {
-                        let mut session = self.sessions[k].lock().expect("coder session poisoned");
+                        let mut session = crate::panic::lock(&self.sessions[k]);
                         let mut mine = Vec::new();
                         for (i, e) in enc.iter().skip(k).step_by(n) {
                             let p = self.run_on(&mut session, &[e])?;

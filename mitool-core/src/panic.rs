@@ -16,6 +16,15 @@ thread_local! {
     static LAST: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// Locks what sessions share (a model, a cache) even where a panic in an
+/// earlier session poisoned the lock: the models keep nothing from one call
+/// to the next (each call starts its own state), so one session's panic must
+/// not fail every session after it, as it did before (a panic while finding
+/// speech made every later file of the batch fail with "VAD poisoned").
+pub fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `f`; a panic inside it becomes `Err(message)`.
 ///
 /// The work `f` did is abandoned: callers use this only around work whose
@@ -64,6 +73,18 @@ fn short_path(file: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_poisoned_by_one_session_still_serves_the_next() {
+        let shared = std::sync::Mutex::new(vec![1]);
+        let caught = catch(|| {
+            let _held = shared.lock().unwrap();
+            panic!("a model's bindings fail mid-run");
+        });
+        assert!(caught.is_err() && shared.is_poisoned());
+        lock(&shared).push(2);
+        assert_eq!(*lock(&shared), [1, 2]);
+    }
 
     #[test]
     fn a_panic_becomes_its_message() {

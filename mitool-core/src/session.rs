@@ -280,7 +280,7 @@ impl<'s> Session<'s> {
         })?;
         let total_ms = (samples.len() as u64 * 1000) / audio::SAMPLE_RATE as u64;
         sink.begin(path, Stage::Vad, total_ms);
-        let regions = vad.lock().expect("VAD poisoned").regions(samples, |done| {
+        let regions = crate::panic::lock(vad).regions(samples, |done| {
             sink.advance(
                 path,
                 Stage::Vad,
@@ -303,7 +303,7 @@ impl<'s> Session<'s> {
             return Ok(None);
         };
         // Held while embedding: sessions sharing a sample embed it once.
-        let mut voices = self.voices.lock().expect("voice cache poisoned");
+        let mut voices = crate::panic::lock(&self.voices);
         if let Some(e) = voices.get(path) {
             return Ok(Some(e.clone()));
         }

@@ -357,9 +357,7 @@ impl Diarizer {
             for me in 0..workers {
                 let (tx, chunks, stop) = (tx.clone(), &chunks, &stop);
                 s.spawn(move || {
-                    let mut session = self.frames[me]
-                        .lock()
-                        .expect("frame model session poisoned");
+                    let mut session = crate::panic::lock(&self.frames[me]);
                     let mine: Vec<usize> = (me..chunks.len()).step_by(workers).collect();
                     for (k, &i) in mine.iter().enumerate() {
                         if stop.load(Ordering::SeqCst) {
@@ -449,7 +447,7 @@ impl Diarizer {
             path: self.pool_path.clone(),
             detail: e.to_string(),
         };
-        let mut session = self.pool.lock().expect("pool model session poisoned");
+        let mut session = crate::panic::lock(&self.pool);
         let mut embeddings = Vec::with_capacity(stats.len());
         for block in stats.chunks(POOL_BLOCK) {
             let flat: Vec<f32> = block.iter().flatten().copied().collect();

@@ -208,7 +208,7 @@ impl Store {
             path: self.dir.join("manifest.toml"),
         })?;
         let path = self.path_of(entry);
-        if self.verified.lock().expect("poisoned").contains_key(name) {
+        if crate::panic::lock(&self.verified).contains_key(name) {
             return Ok(path);
         }
         let sha = match self.status(entry)? {
@@ -229,16 +229,13 @@ impl Store {
                 })
             }
         };
-        self.verified
-            .lock()
-            .expect("poisoned")
-            .insert(name.to_string(), sha);
+        crate::panic::lock(&self.verified).insert(name.to_string(), sha);
         Ok(path)
     }
 
     /// The SHA-256 of a model already passed through [`Store::require`].
     pub fn sha256(&self, name: &str) -> Option<String> {
-        self.verified.lock().expect("poisoned").get(name).cloned()
+        crate::panic::lock(&self.verified).get(name).cloned()
     }
 
     /// Extracts, joins and converts every model of the base install (plus the
