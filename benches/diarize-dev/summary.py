@@ -5,7 +5,9 @@ import os
 import sys
 
 out, label = sys.argv[1], sys.argv[2]
-groups = ["dev-tune", "dev-held", "spoken", "real"]
+groups = ["dev-tune", "dev-held", "quiet-tune", "quiet-held", "far-dev-tune", "far-dev-held",
+          "far-quiet-tune", "far-quiet-held", "kin-tune", "kin-held", "far-kin-tune", "far-kin-held",
+          "spoken", "real"]
 print(f"# Diarization development run: {label}\n")
 print("| group | file | DER | speakers found/true | count review |")
 print("|---|---|---|---|---|")

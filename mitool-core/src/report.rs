@@ -95,7 +95,7 @@ pub fn vtt(utts: &[Utterance]) -> String {
         let (Some(a), Some(b)) = (u.start, u.end) else {
             continue;
         };
-        let who = format!("{} ({})", u.speaker, u.role.as_str());
+        let who = format!("{} ({})", u.speaker, u.person());
         let _ = write!(
             s,
             "{}\n{} --> {}\n<v {}>[{}] {}\n\n",
@@ -709,7 +709,7 @@ mod tests {
             "no external resources"
         );
         let v = vtt(&u);
-        assert!(v.contains("<v S1 (therapist)>[Q] What brings you &lt;here&gt;?"));
+        assert!(v.contains("<v S1 (practitioner)>[Q] What brings you &lt;here&gt;?"));
         let j: serde_json::Value = serde_json::from_str(&rec.to_json()).unwrap();
         assert_eq!(j["schema"], "mitool.session");
         assert_eq!(j["r_to_q"], 1.0);

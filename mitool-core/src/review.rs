@@ -407,6 +407,8 @@ impl Review {
                     // The other role's codes do not carry over: the machine's
                     // were for the other head. Uncoded until a person codes it.
                     u.codes = Codes::default();
+                    // Who is who was the machine's too: the roles now say.
+                    u.extra.remove(crate::roles::PERSON_COLUMN);
                 }
                 log("", "roles", "as detected", "swapped")
             }

@@ -303,7 +303,36 @@ pub struct RoleAssignment {
     pub method: String,
     /// Each speaker's score under that method (higher = more practitioner-like).
     pub scores: BTreeMap<String, f32>,
+    /// Who each speaker is: the practitioner, the client (the family member
+    /// who talks most) or another person in the room (a partner, a
+    /// grandparent, a child). The others' talk is coded as the family's, as
+    /// MITI does; this says whose it was.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub people: BTreeMap<String, Person>,
 }
+
+/// Who a speaker is (see [`RoleAssignment::people`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Person {
+    Practitioner,
+    Client,
+    Other,
+}
+
+impl Person {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Person::Practitioner => "practitioner",
+            Person::Client => "client",
+            Person::Other => "other",
+        }
+    }
+}
+
+/// The column of the coded CSV (and key of [`Utterance::extra`]) that says
+/// who spoke: practitioner, client or other.
+pub const PERSON_COLUMN: &str = "person";
 
 /// The method of the text role model with the talk pattern.
 pub const TEXT_METHOD: &str = "text+talk-pattern";
@@ -486,6 +515,7 @@ pub fn assign_roles(
             confidence: 1.0,
             method: "given".into(),
             scores: BTreeMap::new(),
+            people: BTreeMap::new(),
         }
     } else if let Some(e) = evidence.voice {
         let scores: BTreeMap<String, f32> = diarization
@@ -510,19 +540,71 @@ pub fn assign_roles(
                 confidence: p,
                 method: TEXT_METHOD.into(),
                 scores: text.iter().map(|(k, v)| (k.clone(), v.score)).collect(),
+                people: BTreeMap::new(),
             },
             // Fewer than two speakers said anything.
             None => pick(talk, "talk-pattern", 0.3),
         }
     };
+    let mut assignment = assignment;
+    assignment.people = people(utts, diarization, &assignment.practitioner);
     for u in utts.iter_mut() {
         u.role = if u.speaker == assignment.practitioner {
             Role::Practitioner
         } else {
             Role::Client
         };
+        if let Some(p) = assignment.people.get(&u.speaker) {
+            u.extra
+                .insert(PERSON_COLUMN.to_string(), p.as_str().to_string());
+        }
     }
     Ok(assignment)
+}
+
+/// Who each speaker is: the practitioner, the client of record (of the
+/// rest, the one with most speech; most words where no speech was timed)
+/// and the others.
+fn people(
+    utts: &[Utterance],
+    diarization: &Diarization,
+    practitioner: &str,
+) -> BTreeMap<String, Person> {
+    let mut words: BTreeMap<&str, usize> = BTreeMap::new();
+    for u in utts {
+        *words.entry(u.speaker.as_str()).or_default() += u.text.split_whitespace().count();
+    }
+    let mut rest: Vec<(&str, f64, usize)> = diarization
+        .speakers
+        .iter()
+        .map(|s| s.label.as_str())
+        .chain(words.keys().copied())
+        .filter(|l| *l != practitioner)
+        .map(|l| {
+            let speech = diarization
+                .speakers
+                .iter()
+                .find(|s| s.label == l)
+                .map_or(0.0, |s| s.speech_s);
+            (l, speech, words.get(l).copied().unwrap_or(0))
+        })
+        .collect();
+    rest.sort_by(|a, b| a.0.cmp(b.0));
+    rest.dedup_by(|a, b| a.0 == b.0);
+    rest.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
+    let mut out = BTreeMap::new();
+    if !practitioner.is_empty() {
+        out.insert(practitioner.to_string(), Person::Practitioner);
+    }
+    for (i, (l, _, _)) in rest.into_iter().enumerate() {
+        let p = if i == 0 {
+            Person::Client
+        } else {
+            Person::Other
+        };
+        out.insert(l.to_string(), p);
+    }
+    out
 }
 
 /// The best-scoring speaker; confidence grows with the margin over the
@@ -543,6 +625,7 @@ fn pick(scores: BTreeMap<String, f32>, method: &str, scale: f32) -> RoleAssignme
         confidence,
         method: method.into(),
         scores,
+        people: BTreeMap::new(),
     }
 }
 
@@ -614,11 +697,12 @@ impl SessionUtterances {
             } else {
                 format!("{:02}:{:02}", t / 60, t % 60)
             };
-            let role = match u.role {
-                Role::Practitioner => "practitioner",
-                Role::Client => "client",
-            };
-            s.push_str(&format!("[{stamp}] {} ({role}): {}\n", u.speaker, u.text));
+            s.push_str(&format!(
+                "[{stamp}] {} ({}): {}\n",
+                u.speaker,
+                u.person(),
+                u.text
+            ));
         }
         s
     }
@@ -805,6 +889,42 @@ mod tests {
     }
 
     #[test]
+    fn a_third_voice_is_another_person_of_the_family() {
+        let t = transcript(&[
+            ("What", 0.0, 0.2),
+            ("brings", 0.2, 0.4),
+            ("you", 0.4, 0.6),
+            ("here?", 0.6, 0.8),
+            ("I", 1.0, 1.1),
+            ("need", 1.1, 1.3),
+            ("help", 1.3, 1.5),
+            ("with", 1.5, 1.6),
+            ("my", 1.6, 1.7),
+            ("son.", 1.7, 1.9),
+            ("No.", 2.2, 2.4),
+        ]);
+        let mut d = dia(&[(0.0, 0.9, 0), (0.95, 1.95, 1), (2.1, 2.5, 2)], 3);
+        d.speakers[1].speech_s = 5.0;
+        d.speakers[2].speech_s = 0.4;
+        let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
+        let given = RoleEvidence {
+            practitioner: Some("S1"),
+            voice: None,
+        };
+        let r = assign_roles(&mut u, &d, &given).unwrap();
+        let who: Vec<&str> = ["S1", "S2", "S3"]
+            .iter()
+            .map(|l| r.people[*l].as_str())
+            .collect();
+        assert_eq!(who, ["practitioner", "client", "other"]);
+        // The other person's talk is the family's (MITI), and says whose.
+        assert_eq!(u[2].role, Role::Client);
+        assert_eq!(u[2].extra[PERSON_COLUMN], "other");
+        let txt = SessionUtterances::new("s", &t, &d, Vec::new(), r, u).to_txt();
+        assert!(txt.contains("S3 (other): No."), "{txt}");
+    }
+
+    #[test]
     fn the_questioner_is_the_practitioner_unless_told_otherwise() {
         let t = transcript(&[
             ("What", 0.0, 0.2),
@@ -854,6 +974,7 @@ mod tests {
             confidence: c,
             method: m.into(),
             scores: BTreeMap::new(),
+            people: BTreeMap::new(),
         };
         assert_eq!(a("S1", 0.9, "talk-pattern").review(2), None);
         assert_eq!(a("S1", 0.95, TEXT_METHOD).review(2), None);

@@ -255,7 +255,7 @@ fn read_cues(path: &Path, text: &str, session: &str, hints: &RoleHints) -> Resul
                 "the cue names no speaker; use `<v Name>` or `Name: text`",
             ));
         };
-        // "S1 (therapist)" as mitool writes it.
+        // "S1 (practitioner)" or "S3 (other)" as mitool writes it.
         let role = speaker
             .split_once('(')
             .and_then(|(_, r)| r.trim_end_matches(')').parse::<Role>().ok())
@@ -321,7 +321,7 @@ mod tests {
         let p = write(
             d.path(),
             "v.vtt",
-            "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.500\n<v S1 (therapist)>[Q] What brings you here?\n\n2\n00:00:03.000 --> 00:00:04.000\n<v S2 (client)>I'm not sure.\n",
+            "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.500\n<v S1 (practitioner)>[Q] What brings you here?\n\n2\n00:00:03.000 --> 00:00:04.000\n<v S2 (client)>I'm not sure.\n",
         );
         let u = read(&p, &hints).unwrap();
         assert_eq!(u[0].speaker, "S1");

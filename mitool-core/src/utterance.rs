@@ -40,7 +40,8 @@ impl FromStr for Role {
             "therapist" | "practitioner" | "counsellor" | "counselor" | "worker" | "clinician" => {
                 Ok(Role::Practitioner)
             }
-            "client" | "family" | "parent" | "patient" => Ok(Role::Client),
+            // "other": another person of the family (a third voice).
+            "client" | "family" | "parent" | "patient" | "other" => Ok(Role::Client),
             other => Err(format!(
                 "unknown interlocutor '{other}' (expected therapist or client)"
             )),
@@ -197,6 +198,19 @@ pub struct Utterance {
     /// Input columns mitool does not use, passed through to outputs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+}
+
+impl Utterance {
+    /// Who spoke: "practitioner", "client" or "other" (a third person of
+    /// the family, whose talk is coded as the family's; the `person` column
+    /// that role assignment writes), else what the role says.
+    pub fn person(&self) -> &str {
+        match self.extra.get(crate::roles::PERSON_COLUMN) {
+            Some(p) if !p.is_empty() => p,
+            _ if self.role == Role::Practitioner => "practitioner",
+            _ => "client",
+        }
+    }
 }
 
 /// The label columns of the coded CSV, in order.
