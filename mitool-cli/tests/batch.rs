@@ -204,6 +204,27 @@ fn kill_9_then_rerun_gives_the_uninterrupted_result() {
         );
         assert!(share >= 0.95, "{n}: {share}");
     }
+    // poor-mi has a third person who says little (D, 3 turns): the
+    // outputs name them "other", the talkative family member "client".
+    let u: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(clean.join("poor-mi/utterances.json")).unwrap(),
+    )
+    .unwrap();
+    let people = u["roles"]["people"].as_object().expect("people");
+    let who = |p: &str| people.iter().filter(|(_, v)| *v == p).count();
+    assert_eq!(
+        (who("practitioner"), who("client"), who("other")),
+        (1, 1, 1),
+        "{people:?}"
+    );
+    let speech = |role: &str| {
+        let (label, _) = people.iter().find(|(_, v)| *v == role).unwrap();
+        u["speakers"][label].as_f64().unwrap()
+    };
+    assert!(speech("other") < speech("client"), "{}", u["speakers"]);
+    let coded = std::fs::read_to_string(clean.join("poor-mi/coded.csv")).unwrap();
+    assert!(coded.lines().next().unwrap().ends_with(",person"), "{coded}");
+    assert!(coded.lines().any(|l| l.ends_with(",other")));
 
     let killed = d.path().join("killed");
     let mut child = args(&killed)
