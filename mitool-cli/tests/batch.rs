@@ -223,7 +223,10 @@ fn kill_9_then_rerun_gives_the_uninterrupted_result() {
     };
     assert!(speech("other") < speech("client"), "{}", u["speakers"]);
     let coded = std::fs::read_to_string(clean.join("poor-mi/coded.csv")).unwrap();
-    assert!(coded.lines().next().unwrap().ends_with(",person"), "{coded}");
+    assert!(
+        coded.lines().next().unwrap().ends_with(",person"),
+        "{coded}"
+    );
     assert!(coded.lines().any(|l| l.ends_with(",other")));
 
     let killed = d.path().join("killed");
