@@ -499,7 +499,7 @@ pub fn assign_roles(
         .iter()
         .map(|s| s.label.clone())
         .collect();
-    let assignment = if let Some(p) = evidence.practitioner {
+    let mut assignment = if let Some(p) = evidence.practitioner {
         let Some(i) = diarization.index_of(p) else {
             return Err(Error::Config(format!(
                 "practitioner '{p}' is not a speaker of this recording (speakers: {})",
@@ -546,7 +546,6 @@ pub fn assign_roles(
             None => pick(talk, "talk-pattern", 0.3),
         }
     };
-    let mut assignment = assignment;
     assignment.people = people(utts, diarization, &assignment.practitioner);
     for u in utts.iter_mut() {
         u.role = if u.speaker == assignment.practitioner {
@@ -570,41 +569,41 @@ fn people(
     diarization: &Diarization,
     practitioner: &str,
 ) -> BTreeMap<String, Person> {
-    let mut words: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut words: BTreeMap<&str, usize> = diarization
+        .speakers
+        .iter()
+        .map(|s| (s.label.as_str(), 0))
+        .collect();
     for u in utts {
         *words.entry(u.speaker.as_str()).or_default() += u.text.split_whitespace().count();
     }
-    let mut rest: Vec<(&str, f64, usize)> = diarization
-        .speakers
+    let speech = |l: &str| {
+        diarization
+            .index_of(l)
+            .map_or(0.0, |i| diarization.speakers[i].speech_s)
+    };
+    let client = words
         .iter()
-        .map(|s| s.label.as_str())
-        .chain(words.keys().copied())
-        .filter(|l| *l != practitioner)
-        .map(|l| {
-            let speech = diarization
-                .speakers
-                .iter()
-                .find(|s| s.label == l)
-                .map_or(0.0, |s| s.speech_s);
-            (l, speech, words.get(l).copied().unwrap_or(0))
+        .filter(|(l, _)| **l != practitioner)
+        // Ties go to the first label (BTreeMap order; max_by keeps the last).
+        .rev()
+        .max_by(|a, b| speech(a.0).total_cmp(&speech(b.0)).then(a.1.cmp(b.1)))
+        .map(|(l, _)| *l);
+    words
+        .keys()
+        // Nobody named practitioner: an unnamed speaker is nobody either.
+        .filter(|l| !(l.is_empty() && practitioner.is_empty()))
+        .map(|&l| {
+            let p = if l == practitioner {
+                Person::Practitioner
+            } else if Some(l) == client {
+                Person::Client
+            } else {
+                Person::Other
+            };
+            (l.to_string(), p)
         })
-        .collect();
-    rest.sort_by(|a, b| a.0.cmp(b.0));
-    rest.dedup_by(|a, b| a.0 == b.0);
-    rest.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
-    let mut out = BTreeMap::new();
-    if !practitioner.is_empty() {
-        out.insert(practitioner.to_string(), Person::Practitioner);
-    }
-    for (i, (l, _, _)) in rest.into_iter().enumerate() {
-        let p = if i == 0 {
-            Person::Client
-        } else {
-            Person::Other
-        };
-        out.insert(l.to_string(), p);
-    }
-    out
+        .collect()
 }
 
 /// The best-scoring speaker; confidence grows with the margin over the
@@ -888,21 +887,23 @@ mod tests {
         assert!(u[0].overlap);
     }
 
+    /// A practitioner's question and a client's answer, word by word.
+    const OPENING: &[(&str, f64, f64)] = &[
+        ("What", 0.0, 0.2),
+        ("brings", 0.2, 0.4),
+        ("you", 0.4, 0.6),
+        ("here?", 0.6, 0.8),
+        ("I", 1.0, 1.1),
+        ("need", 1.1, 1.3),
+        ("help", 1.3, 1.5),
+        ("with", 1.5, 1.6),
+        ("my", 1.6, 1.7),
+        ("son.", 1.7, 1.9),
+    ];
+
     #[test]
     fn a_third_voice_is_another_person_of_the_family() {
-        let t = transcript(&[
-            ("What", 0.0, 0.2),
-            ("brings", 0.2, 0.4),
-            ("you", 0.4, 0.6),
-            ("here?", 0.6, 0.8),
-            ("I", 1.0, 1.1),
-            ("need", 1.1, 1.3),
-            ("help", 1.3, 1.5),
-            ("with", 1.5, 1.6),
-            ("my", 1.6, 1.7),
-            ("son.", 1.7, 1.9),
-            ("No.", 2.2, 2.4),
-        ]);
+        let t = transcript(&[OPENING, &[("No.", 2.2, 2.4)]].concat());
         let mut d = dia(&[(0.0, 0.9, 0), (0.95, 1.95, 1), (2.1, 2.5, 2)], 3);
         d.speakers[1].speech_s = 5.0;
         d.speakers[2].speech_s = 0.4;
@@ -926,22 +927,18 @@ mod tests {
 
     #[test]
     fn the_questioner_is_the_practitioner_unless_told_otherwise() {
-        let t = transcript(&[
-            ("What", 0.0, 0.2),
-            ("brings", 0.2, 0.4),
-            ("you", 0.4, 0.6),
-            ("here?", 0.6, 0.8),
-            ("I", 1.0, 1.1),
-            ("need", 1.1, 1.3),
-            ("help", 1.3, 1.5),
-            ("with", 1.5, 1.6),
-            ("my", 1.6, 1.7),
-            ("son.", 1.7, 1.9),
-            ("So", 2.0, 2.1),
-            ("you", 2.1, 2.2),
-            ("are", 2.2, 2.3),
-            ("worried.", 2.3, 2.6),
-        ]);
+        let t = transcript(
+            &[
+                OPENING,
+                &[
+                    ("So", 2.0, 2.1),
+                    ("you", 2.1, 2.2),
+                    ("are", 2.2, 2.3),
+                    ("worried.", 2.3, 2.6),
+                ],
+            ]
+            .concat(),
+        );
         let d = dia(&[(0.0, 0.9, 0), (0.95, 1.95, 1), (1.98, 2.7, 0)], 2);
         let mut u = attribute(&t, &d, "s", &UtteranceConfig::default());
         let r = assign_roles(&mut u, &d, &RoleEvidence::default()).unwrap();

@@ -7,7 +7,7 @@
 //! fragments folded in, alike voices merged, a voice that is two people
 //! split, and a quiet person kept where their voice is distinct.
 
-use super::refine::{mean, owned, owners, short_centroid, Short};
+use super::refine::{mean, most_alone, owned, owners, short_centroid, Short};
 use super::*;
 
 impl CountDecision {
@@ -335,14 +335,7 @@ pub(super) fn find_quiet(
     ev: &mut ShortEvidence,
 ) {
     let owners = speech_owners(active, shorts);
-    let mine = |c: usize| -> Vec<&Short> {
-        shorts
-            .iter()
-            .zip(&owners)
-            .filter(|(_, o)| **o == Some(c))
-            .map(|(s, _)| s)
-            .collect()
-    };
+    let mine = |c: usize| owned(shorts, &owners, c);
     let voices: Vec<Option<Vec<f32>>> = (0..active.len())
         .map(|c| short_centroid(&mine(c)))
         .collect();
@@ -397,17 +390,8 @@ fn speech_owners(active: &[Vec<bool>], shorts: &[Short]) -> Vec<Option<usize>> {
     shorts
         .iter()
         .map(|s| {
-            let mut alone = vec![0usize; active.len()];
-            let mut speech = 0;
-            for g in s.frames.clone() {
-                let on: Vec<usize> = (0..active.len()).filter(|&c| active[c][g]).collect();
-                speech += usize::from(!on.is_empty());
-                if let [c] = on[..] {
-                    alone[c] += 1;
-                }
-            }
-            let (c, n) = alone.iter().enumerate().max_by_key(|(_, n)| **n)?;
-            (speech >= min_speech && *n * 5 >= speech * 4).then_some(c)
+            let (c, n, speech) = most_alone(active, s)?;
+            (speech >= min_speech && n * 5 >= speech * 4).then_some(c)
         })
         .collect()
 }
@@ -594,10 +578,7 @@ mod tests {
             .tightest_whole
             .is_some_and(|c| c > cfg.short_split_cosine));
         // The long windows made two voices of one: merged back.
-        let mut active = vec![
-            (0..400).map(|g| g < 200).collect::<Vec<bool>>(),
-            (0..400).map(|g| g >= 200).collect(),
-        ];
+        let mut active = two_voices(400, 200);
         let mut centroids = vec![voice(0, 1), voice(1, 1)];
         let ev = recount(&mut active, &mut centroids, &sh, &cfg);
         assert_eq!(active.len(), 1);
@@ -613,6 +594,14 @@ mod tests {
         let mut centroids = vec![voice(0, 0), voice(0, 3)];
         recount(&mut active, &mut centroids, &sh, &DiarizeConfig::default());
         assert_eq!(active.len(), 1);
+    }
+
+    /// Two voices over `n` frames: the first before frame `at`, the second from it.
+    fn two_voices(n: usize, at: usize) -> Vec<Vec<bool>> {
+        vec![
+            (0..n).map(|g| g < at).collect(),
+            (0..n).map(|g| g >= at).collect(),
+        ]
     }
 
     /// Windows of 40 frames (0.68 s of speech each, one moment each);
@@ -662,10 +651,7 @@ mod tests {
         let mut who: Vec<usize> = (0..40).map(|i| usize::from(i % 7 == 5)).collect();
         who.extend([1; 20]);
         let sh = long_shorts(&who);
-        let mut active = vec![
-            (0..2400).map(|g| g < 1600).collect::<Vec<bool>>(),
-            (0..2400).map(|g| g >= 1600).collect(),
-        ];
+        let mut active = two_voices(2400, 1600);
         let mut centroids = vec![voice(0, 0), voice(1, 0)];
         find_quiet(&mut active, &mut centroids, &sh, &cfg, &mut ev);
         assert_eq!(active.len(), 2);
@@ -697,10 +683,7 @@ mod tests {
             .map(|i| if i < 40 { (i / 5) % 2 } else { 1 })
             .collect();
         let sh = long_shorts(&who);
-        let mut active = vec![
-            (0..2400).map(|g| g < 1600).collect::<Vec<bool>>(),
-            (0..2400).map(|g| g >= 1600).collect(),
-        ];
+        let mut active = two_voices(2400, 1600);
         let mut centroids = vec![voice(0, 0), voice(1, 0)];
         recount(&mut active, &mut centroids, &sh, &DiarizeConfig::default());
         assert_eq!(active.len(), 2);

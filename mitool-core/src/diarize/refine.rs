@@ -111,17 +111,26 @@ pub(super) fn owners(active: &[Vec<bool>], shorts: &[Short]) -> Vec<Option<usize
     shorts
         .iter()
         .map(|s| {
-            let mut alone = vec![0usize; active.len()];
-            for g in s.frames.clone() {
-                let on: Vec<usize> = (0..active.len()).filter(|&c| active[c][g]).collect();
-                if let [c] = on[..] {
-                    alone[c] += 1;
-                }
-            }
-            let (c, n) = alone.iter().enumerate().max_by_key(|(_, n)| **n)?;
-            (*n * 5 >= s.frames.len() * 4 && *n > 0).then_some(c)
+            let (c, n, _) = most_alone(active, s)?;
+            (n * 5 >= s.frames.len() * 4 && n > 0).then_some(c)
         })
         .collect()
+}
+
+/// The voice heard alone in most of a short window's frames: (voice, its
+/// frames alone, frames with any speech).
+pub(super) fn most_alone(active: &[Vec<bool>], s: &Short) -> Option<(usize, usize, usize)> {
+    let mut alone = vec![0usize; active.len()];
+    let mut speech = 0;
+    for g in s.frames.clone() {
+        let on: Vec<usize> = (0..active.len()).filter(|&c| active[c][g]).collect();
+        speech += usize::from(!on.is_empty());
+        if let [c] = on[..] {
+            alone[c] += 1;
+        }
+    }
+    let (c, n) = alone.into_iter().enumerate().max_by_key(|&(_, n)| n)?;
+    Some((c, n, speech))
 }
 
 /// The short windows voice `c` owns (see [`owners`]).
