@@ -51,10 +51,10 @@ def role_text(role, text):
     return f"{role}: {clean(text)}"
 
 
-def make_pair(role, text, previous):
+def make_pair(role, text, previous, n=CONTEXT_UTTERANCES):
     """previous: list of (role, text) of the earlier utterances, oldest first (any length)."""
     a = role_text(role, text)
-    ctx = previous[-CONTEXT_UTTERANCES:][::-1]  # most recent first
+    ctx = previous[-n:][::-1]  # most recent first
     b = CONTEXT_SEP.join(role_text(r, t) for r, t in ctx) if ctx else SESSION_START
     return a, b
 
@@ -79,6 +79,12 @@ def encode_pair(tok, a, b, max_length=MAX_LENGTH):
     ids = [cls] + ia + [sep] + ib + [sep]
     tt = [0] * (len(ia) + 2) + [1] * (len(ib) + 1)
     return ids, tt
+
+
+WIDE_CONTEXT_UTTERANCES = 4
+WIDE_MAX_LENGTH = 192
+# The "wide" context (cv.py --context wide): more of what came before, so the whole previous client
+# turn and the practitioner's own lead-in fit. Same rule as the pair, more utterances and tokens.
 
 
 NEXT_TOKENS = 32
@@ -170,6 +176,8 @@ def build_utterances(full):
         for i, u in enumerate(lst):
             prev = [(p["role"], p["text"]) for p in lst[max(0, i - CONTEXT_UTTERANCES):i]]
             u["a"], u["b"] = make_pair(u["role"], u["text"], prev)
+            wide = [(p["role"], p["text"]) for p in lst[max(0, i - WIDE_CONTEXT_UTTERANCES):i]]
+            u["b_wide"] = make_pair(u["role"], u["text"], wide, WIDE_CONTEXT_UTTERANCES)[1]
             u["next"] = next_text(lst, i)
     return [recs[k] for k in sorted(recs)]
 

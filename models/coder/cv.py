@@ -239,7 +239,7 @@ def main():
     ap.add_argument("--low-quality-weight", type=float, default=1.0)
     ap.add_argument("--spoken-text", type=float, default=0.0)
     ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all")
-    ap.add_argument("--context", choices=["pair", "around"], default="pair")
+    ap.add_argument("--context", choices=["pair", "around", "wide"], default="pair")
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()

@@ -20,7 +20,8 @@ from tokenizers import Tokenizer
 from transformers import AutoModel
 
 from common import (CLIENT, DEFAULT_DATA, EXISTS, FINE, HERE, MAIN, MAX_LENGTH, SEED, build_utterances,
-                    encode_around, encode_pair, jdump, load_full, make_split, pad_batch, set_seeds, targets)
+                    WIDE_MAX_LENGTH, encode_around, encode_pair, jdump, load_full, make_split, pad_batch,
+                    set_seeds, targets)
 
 WORK = os.environ.get("MITOOL_CODER_WORK", os.path.join(HERE, "work"))
 
@@ -156,11 +157,16 @@ def add_spoken_variant(u, tok, mode):
 
 def encode_utterance(u, tok, context, mode):
     """u["ids"], u["tt"] (and the spoken variant) in the recipe's context: "pair" (two previous
-    utterances, as shipped) or "around" (common.encode_around: the next utterance too)."""
+    utterances, as shipped), "around" (common.encode_around: the next utterance too) or "wide" (four
+    previous utterances, 192 tokens)."""
     if context == "around":
         u["ids"], u["tt"] = encode_around(tok, u["a"], u["b"], u["next"])
         a, b, n = spoken(u["a"], mode), spoken(u["b"], mode), spoken(u["next"], mode)
         u["spoken"] = encode_around(tok, a, b, n) if (a, b, n) != (u["a"], u["b"], u["next"]) else None
+    elif context == "wide":
+        u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b_wide"], WIDE_MAX_LENGTH)
+        a, b = spoken(u["a"], mode), spoken(u["b_wide"], mode)
+        u["spoken"] = encode_pair(tok, a, b, WIDE_MAX_LENGTH) if (a, b) != (u["a"], u["b_wide"]) else None
     else:
         u["ids"], u["tt"] = encode_pair(tok, u["a"], u["b"], MAX_LENGTH)
         add_spoken_variant(u, tok, mode)
@@ -273,7 +279,7 @@ def main():
     ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all",
                     help="which question marks the spoken variant drops")
     ap.add_argument("--time-batches", type=int, default=0, help="only time N batches and exit")
-    ap.add_argument("--context", choices=["pair", "around"], default="pair",
+    ap.add_argument("--context", choices=["pair", "around", "wide"], default="pair",
                     help="pair: the two previous utterances; around: and the next one (common.encode_around)")
     args = ap.parse_args()
 
