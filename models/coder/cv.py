@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from common import (DEFAULT_DATA, HEADS, HERE, MAX_LENGTH, MODEL_VERSION, SEED, encode_pair,
                     jdump, load_full, pad_batch, set_seeds)
 from export_eval import OUT_NAMES, evaluate
-from train import WORK, Probs, encode_utterance, fit, load_tokenizer, prepare
+from train import WORK, Probs, encode_utterance, encoder_layers, fit, load_tokenizer, prepare
 
 CV_DIR = os.path.join(WORK, "cv")
 TASKS = ["therapist_main", "therapist_fine", "client_talk", "exists"]
@@ -146,7 +146,8 @@ def run_fold(i, test_ids, utts, tok, args):
 def recipe_of(args):
     return {k: getattr(args, k) for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight",
                                           "spoken_text", "spoken_marks", "context")} | {
-        "encoder": os.path.basename(os.environ.get("MITOOL_CODER_ENCODER", "all-MiniLM-L6-v2")), "seed": SEED}
+        "encoder": os.path.basename(os.environ.get("MITOOL_CODER_ENCODER", "all-MiniLM-L6-v2")),
+        "encoder_layers": encoder_layers(), "seed": SEED}
 
 
 def restore(args, k):
