@@ -112,6 +112,8 @@ def run_fold(i, test_ids, utts, tok, args):
     for u in train + test:
         if "ids" not in u:
             encode_utterance(u, tok, args.context, args.spoken_marks)
+    if args.teacher:
+        train = distilled(train, args.teacher, i, args.alpha)
     print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
           flush=True)
     t0 = time.time()
@@ -143,9 +145,28 @@ def run_fold(i, test_ids, utts, tok, args):
           + f" ({out['train_seconds'] / 60:.1f} min)", flush=True)
 
 
+def distilled(train, teacher, fold, alpha):
+    """The training utterances with each soft target mixed with a teacher's probabilities:
+    (1 - alpha) * human + alpha * teacher. The teacher (topk.py --teacher) was fitted on this fold's
+    training transcripts only, so the fold's test transcripts stay unseen by both models."""
+    from topk import read_probs
+    t, n, probs = read_probs(os.path.join(HERE, "runs", teacher, f"fold-{fold}-teacher.csv.gz"))
+    row = {(int(a), int(b)): j for j, (a, b) in enumerate(zip(t, n))}
+    out = []
+    for u in train:
+        j = row[(u["transcript_id"], u["utterance_id"])]
+        u = dict(u)
+        for key, head in (("main_soft", "therapist_main"), ("fine_soft", "therapist_fine"),
+                          ("exists_soft", "exists"), ("client_soft", "client_talk")):
+            if u.get(key) is not None:
+                u[key] = ((1 - alpha) * np.asarray(u[key]) + alpha * probs[head][j]).astype(np.float32)
+        out.append(u)
+    return out
+
+
 def recipe_of(args):
     return {k: getattr(args, k) for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight",
-                                          "spoken_text", "spoken_marks", "context")} | {
+                                          "spoken_text", "spoken_marks", "context", "teacher", "alpha")} | {
         "encoder": os.path.basename(os.environ.get("MITOOL_CODER_ENCODER", "all-MiniLM-L6-v2")),
         "encoder_layers": encoder_layers(), "seed": SEED}
 
@@ -242,6 +263,8 @@ def main():
     ap.add_argument("--spoken-marks", choices=["all", "declarative"], default="all")
     ap.add_argument("--context", choices=["pair", "around", "wide"], default="pair")
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
+    ap.add_argument("--teacher", help="distil: a topk.py --teacher run's label (runs/LABEL/fold-I-teacher.csv.gz)")
+    ap.add_argument("--alpha", type=float, default=0.5, help="the teacher's share of each soft target")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()
     args.time_batches = 0

@@ -13,6 +13,7 @@ checkpoint stay out of git. runs/<label>/summary.json sums up the folds done.
 import argparse
 import copy
 import csv
+import gzip
 import json
 import os
 import time
@@ -204,9 +205,10 @@ def predict(model, states, idx):
 
 
 def write_probs(path, test, probs):
-    """Out-of-fold probabilities, one row per utterance, 4 decimals: small enough for git."""
+    """Out-of-fold probabilities, one row per utterance, 4 decimals: small enough for git
+    (a path ending .gz is gzipped: a teacher's probabilities over a fold's training utterances)."""
     tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as fh:
+    with (gzip.open(tmp, "wt", newline="") if path.endswith(".gz") else open(tmp, "w", newline="")) as fh:
         wr = csv.writer(fh)
         wr.writerow(["transcript_id", "utterance_id"] + [f"{h}:{l}" for h in OUT_NAMES for l in HEADS[h]])
         for i, u in enumerate(test):
@@ -217,7 +219,7 @@ def write_probs(path, test, probs):
 
 def read_probs(path):
     """runs/<label>/fold-I-probs.csv -> (transcript ids, utterance ids, {head: array})."""
-    with open(path) as fh:
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as fh:
         rd = csv.reader(fh)
         head = next(rd)
         rows = list(rd)
@@ -249,6 +251,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache-only", action="store_true")
     ap.add_argument("--time-batches", type=int, default=0)
+    ap.add_argument("--teacher", action="store_true",
+                    help="also write fold-I-teacher.csv.gz: the fold's model's probabilities on its own "
+                         "training utterances, for cv.py --teacher (distillation)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     label = args.label or f"mpnet-top{args.top}-{args.context}"
@@ -290,7 +295,9 @@ def main():
     for k in todo:
         res_path = os.path.join(run_dir, f"fold-{k}.json")
         probs_path = os.path.join(run_dir, f"fold-{k}-probs.csv")
-        if os.path.exists(res_path) and os.path.exists(probs_path):
+        teacher_path = os.path.join(run_dir, f"fold-{k}-teacher.csv.gz")
+        done = os.path.exists(res_path) and os.path.exists(probs_path)
+        if done and (not args.teacher or os.path.exists(teacher_path)):
             continue
         test_set = set(folds[k])
         train_idx = [i for i, u in enumerate(utts) if u["transcript_id"] not in test_set]
@@ -298,6 +305,10 @@ def main():
         print(f"fold {k}: train {len(train_idx)}, test {len(test_idx)} utterances", flush=True)
         t1 = time.time()
         model, losses = fit(enc, states, utts, train_idx, args)
+        if args.teacher:
+            write_probs(teacher_path, [utts[i] for i in train_idx], predict(model, states, train_idx))
+        if done:  # refitted only for the teacher file: the fold's figures stand as first written
+            continue
         test = [utts[i] for i in test_idx]
         probs = predict(model, states, test_idx)
         res = evaluate(probs, test)
