@@ -69,6 +69,8 @@ def main():
             m = mean_sd([f[h] for f in fs])
             cells.append(f"{m['mean']:.3f} ± {m['sd'] or 0:.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    for i, f in zip(folds, rows["average"]):
+        print(f"fold {i}, average: " + ", ".join(f"{h} {f[h]:.3f}" for h in TASKS))
 
 
 if __name__ == "__main__":
