@@ -57,6 +57,16 @@ OWN_EXCHANGES = [
 ]
 
 
+def quantize_u8u8(fp32, int8, per_channel):
+    """Dynamic QInt8 quantization written as uint8 x uint8, which no CPU's kernels saturate
+    (u8u8.py): what is measured on this machine is what every CPU computes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=per_channel)
+    q = onnx.load(int8)
+    u8u8.convert(q)
+    onnx.save(q, int8)
+
+
 def macro(y, p):
     return float(f1_score(y, p, average="macro", zero_division=0))
 
@@ -193,7 +203,6 @@ def main():
 
     # ---- int8 dynamic quantization + evaluation with onnxruntime.
     # Variants tried in order; the first whose macro-F1 drop vs fp32 is < 0.01 on every task is shipped.
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     metrics = {"model_version": MODEL_VERSION, "split": {"train_transcripts": len(split["train_transcripts"]),
                                                          "dev_transcripts": len(split["dev_transcripts"]),
                                                          "dev_utterances": len(dev)}}
@@ -204,12 +213,7 @@ def main():
     int8 = os.path.join(WORK, "coder.int8.onnx")
     tried = []
     for per_channel in (False, True):
-        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=per_channel)
-        # The same integers as uint8 x uint8, which no CPU's kernels saturate (u8u8.py): what is
-        # measured here is what every CPU computes.
-        q = onnx.load(int8)
-        u8u8.convert(q)
-        onnx.save(q, int8)
+        quantize_u8u8(fp32, int8, per_channel)
         pr, _, _ = run_onnx(int8, encs, threads=args.threads)
         res = evaluate(pr, dev)
         drops = {h: results["fp32"][h]["macro_f1"] - res[h]["macro_f1"] for h in OUT_NAMES}

@@ -22,20 +22,18 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from common import DEFAULT_DATA, HERE, MAX_LENGTH, encode_pair, jdump, pad_batch
-import u8u8
+from export_eval import IN_NAMES, OUT_NAMES, quantize_u8u8
 
 RUST_MINILM_UTT_PER_S = 380  # RUNTIME.md, two single-threaded sessions on this 2-core machine
 
 
 def build(encoder, layers, tmp):
-    """The candidate as the coder would ship it: (path to its U8U8 ONNX, its tokenizer)."""
+    """The candidate as the coder would ship it: (path to its U8U8 ONNX, its tokenizer, its
+    parameters in millions). layers=None keeps the whole encoder."""
     if encoder:
         os.environ["MITOOL_CODER_ENCODER"] = encoder
     else:
@@ -51,17 +49,12 @@ def build(encoder, layers, tmp):
     ids, tt = encode_pair(tok, "therapist: How are you?", "client: Fine, thanks.")
     i, a, t = (torch.from_numpy(x) for x in pad_batch([(ids, tt)] * 2))
     fp32 = os.path.join(tmp, "fp32.onnx")
-    names_in = ["input_ids", "attention_mask", "token_type_ids"]
-    names_out = ["therapist_main", "therapist_fine", "exists", "client_talk"]
-    dyn = {n: {0: "batch", 1: "seq"} for n in names_in}
+    dyn = {n: {0: "batch", 1: "seq"} for n in IN_NAMES}
     with torch.no_grad():
-        torch.onnx.export(model, (i, a, t), fp32, input_names=names_in, output_names=names_out,
+        torch.onnx.export(model, (i, a, t), fp32, input_names=IN_NAMES, output_names=OUT_NAMES,
                           dynamic_axes=dyn, opset_version=17, do_constant_folding=True, dynamo=False)
     int8 = os.path.join(tmp, f"int8-{layers or 0}-{bool(encoder)}.onnx")
-    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-    q = onnx.load(int8)
-    u8u8.convert(q)
-    onnx.save(q, int8)
+    quantize_u8u8(fp32, int8, per_channel=True)  # the shipped model's int8_config
     params = sum(p.numel() for p in model.parameters()) / 1e6
     return int8, tok, params
 
@@ -107,7 +100,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, enc, layers in [("all-MiniLM-L6-v2 (shipped)", None, None)] + \
                 [(f"all-mpnet-base-v2, lower {k} layers", args.mpnet, k) for k in args.layers]:
-            path, tok, params = build(enc, layers if layers != 12 else None, tmp)
+            path, tok, params = build(enc, layers, tmp)
             encs = [encode_pair(tok, u["a"], u["b"], MAX_LENGTH) for u in dev]
             ups, mean_tokens = time_alone(path, encs, args.repeats)
             rows.append({"name": name, "params_m": round(params, 1), "mean_tokens": round(mean_tokens, 1),
