@@ -113,7 +113,7 @@ def run_fold(i, test_ids, utts, tok, args):
         if "ids" not in u:
             encode_utterance(u, tok, args.context, args.spoken_marks)
     if args.teacher:
-        train = distilled(train, args.teacher, i, args.alpha)
+        train = distilled(train, args.teacher, i, args.alpha, args.cross_fitted)
     print(f"fold {i}: train {len(train)} utterances, test {len(test_ids)} transcripts ({len(test)} utterances)",
           flush=True)
     t0 = time.time()
@@ -145,12 +145,15 @@ def run_fold(i, test_ids, utts, tok, args):
           + f" ({out['train_seconds'] / 60:.1f} min)", flush=True)
 
 
-def distilled(train, teacher, fold, alpha):
+def distilled(train, teacher, fold, alpha, cross_fitted=False):
     """The training utterances with each soft target mixed with a teacher's probabilities:
     (1 - alpha) * human + alpha * teacher. The teacher (topk.py --teacher) was fitted on this fold's
-    training transcripts only, so the fold's test transcripts stay unseen by both models."""
+    training transcripts only, so the fold's test transcripts stay unseen by both models. Cross-fitted
+    (topk.py --cross-fit), each training utterance's target comes from a teacher that never saw it
+    either: a teacher scoring its own training data mostly repeats the human codes."""
     from topk import read_probs
-    t, n, probs = read_probs(os.path.join(HERE, "runs", teacher, f"fold-{fold}-teacher.csv.gz"))
+    name = f"fold-{fold}-teacher-xfit.csv.gz" if cross_fitted else f"fold-{fold}-teacher.csv.gz"
+    t, n, probs = read_probs(os.path.join(HERE, "runs", teacher, name))
     row = {(int(a), int(b)): j for j, (a, b) in enumerate(zip(t, n))}
     out = []
     for u in train:
@@ -166,7 +169,8 @@ def distilled(train, teacher, fold, alpha):
 
 def recipe_of(args):
     return {k: getattr(args, k) for k in ("epochs", "lr", "head_lr", "batch_size", "low_quality_weight",
-                                          "spoken_text", "spoken_marks", "context", "teacher", "alpha")} | {
+                                          "spoken_text", "spoken_marks", "context", "teacher", "alpha",
+                                          "cross_fitted")} | {
         "encoder": os.path.basename(os.environ.get("MITOOL_CODER_ENCODER", "all-MiniLM-L6-v2")),
         "encoder_layers": encoder_layers(), "seed": SEED}
 
@@ -265,6 +269,8 @@ def main():
     ap.add_argument("--label", help="a variant of the recipe: folds in work/cv-LABEL/, summary work/cv-LABEL.json")
     ap.add_argument("--teacher", help="distil: a topk.py --teacher run's label (runs/LABEL/fold-I-teacher.csv.gz)")
     ap.add_argument("--alpha", type=float, default=0.5, help="the teacher's share of each soft target")
+    ap.add_argument("--cross-fitted", action="store_true",
+                    help="the teacher's cross-fitted targets (runs/LABEL/fold-I-teacher-xfit.csv.gz)")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args()
     args.time_batches = 0

@@ -235,6 +235,41 @@ def read_probs(path):
     return t, n, probs
 
 
+def cross_fit(enc, states, utts, folds, k, run_dir, args):
+    """Soft targets for fold k's student that no teacher fitted on: each other fold j is scored by a
+    model trained on the folds that are neither k nor j. Each part is written as soon as it is done
+    (runs/<label>/fold-k-xfit-j.csv.gz, a resumed run skips it); the parts are then joined."""
+    out_path = os.path.join(run_dir, f"fold-{k}-teacher-xfit.csv.gz")
+    if os.path.exists(out_path):
+        return
+    parts = []
+    for j in range(args.folds):
+        if j == k:
+            continue
+        part = os.path.join(run_dir, f"fold-{k}-xfit-{j}.csv.gz")
+        if not os.path.exists(part):
+            held = set(folds[k]) | set(folds[j])
+            train_idx = [i for i, u in enumerate(utts) if u["transcript_id"] not in held]
+            score_idx = [i for i, u in enumerate(utts) if u["transcript_id"] in set(folds[j])]
+            print(f"fold {k}, part {j}: train {len(train_idx)}, score {len(score_idx)} utterances", flush=True)
+            t1 = time.time()
+            model, _ = fit(enc, states, utts, train_idx, args)
+            probs = predict(model, states, score_idx)
+            scored = [utts[i] for i in score_idx]
+            write_probs(part, scored, probs)
+            res = evaluate(probs, scored)
+            print(f"fold {k}, part {j}: " + ", ".join(f"{h} {res[h]['macro_f1']:.3f}" for h in TASKS)
+                  + f" ({(time.time() - t1) / 60:.1f} min)", flush=True)
+        parts.append(part)
+    tmp = out_path + ".tmp"
+    with gzip.open(tmp, "wt") as out:
+        for n, part in enumerate(parts):
+            with gzip.open(part, "rt") as fh:
+                lines = fh.readlines()
+            out.writelines(lines if n == 0 else lines[1:])
+    os.replace(tmp, out_path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
@@ -254,6 +289,10 @@ def main():
     ap.add_argument("--teacher", action="store_true",
                     help="also write fold-I-teacher.csv.gz: the fold's model's probabilities on its own "
                          "training utterances, for cv.py --teacher (distillation)")
+    ap.add_argument("--cross-fit", action="store_true",
+                    help="instead of the fold's own model: fold-I-xfit-J.csv.gz for every other fold J, a model "
+                         "fitted without folds I and J scoring fold J; together fold-I-teacher-xfit.csv.gz, "
+                         "soft targets no model saw the answers to (cv.py --teacher L --cross-fitted)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     label = args.label or f"mpnet-top{args.top}-{args.context}"
@@ -290,8 +329,11 @@ def main():
         print(f"{(time.time() - t1) / args.time_batches:.2f} s per batch of {args.batch_size}")
         return
 
-    pos = {(u["transcript_id"], u["utterance_id"]): i for i, u in enumerate(utts)}
     todo = args.fold if args.fold is not None else range(args.folds)
+    if args.cross_fit:
+        for k in todo:
+            cross_fit(enc, states, utts, folds, k, run_dir, args)
+        return
     for k in todo:
         res_path = os.path.join(run_dir, f"fold-{k}.json")
         probs_path = os.path.join(run_dir, f"fold-{k}-probs.csv")
