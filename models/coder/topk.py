@@ -258,6 +258,9 @@ def cross_fit(enc, states, utts, folds, k, run_dir, args):
             scored = [utts[i] for i in score_idx]
             write_probs(part, scored, probs)
             res = evaluate(probs, scored)
+            jdump({"fold": k, "part": j, "n_train_utterances": len(train_idx),
+                   "train_seconds": round(time.time() - t1),
+                   "macro_f1": {h: res[h]["macro_f1"] for h in TASKS}}, part.replace(".csv.gz", ".json"))
             print(f"fold {k}, part {j}: " + ", ".join(f"{h} {res[h]['macro_f1']:.3f}" for h in TASKS)
                   + f" ({(time.time() - t1) / 60:.1f} min)", flush=True)
         parts.append(part)
