@@ -120,7 +120,7 @@ def main():
             manifest.append(row)
             if a.half and a.half != half:
                 continue
-            if os.path.exists(wav) and os.path.exists(os.path.join(a.out, name + "-far.wav")):
+            if all(os.path.exists(os.path.join(a.out, name + e)) for e in (".wav", ".rttm", "-far.wav")):
                 row["shares"] = shares_of(os.path.join(a.out, name + ".rttm"), people)
                 continue
             tid = ids[rnd.randrange(len(ids))]
@@ -284,7 +284,7 @@ def render(placed, people, base, rnd):
     mix = tracks.sum(axis=0)
     # A quiet room: noise 45 dB under full scale.
     mix += np.random.default_rng(len(placed)).normal(0, 10 ** (-45 / 20), len(mix)).astype(np.float32)
-    say.write_wav(base + ".wav", mix)
+    say.write_wav(base + ".wav.tmp", mix)
     # Far field: one room, each person at their own distance (the phone on
     # the table, the quiet person furthest).
     rt60 = rnd.uniform(0.35, 0.8)
@@ -295,9 +295,9 @@ def render(placed, people, base, rnd):
         far += fftconvolve(tracks[who], rir(rnd, d, rt60, critical))[:n].astype(np.float32)
     far *= 0.5 / max(1e-6, np.abs(far).max())
     far += np.random.default_rng(len(placed) + 1).normal(0, 10 ** (-40 / 20), n).astype(np.float32)
-    say.write_wav(base + "-far.wav", far)
+    say.write_wav(base + "-far.wav.tmp", far)
     uri = os.path.basename(base)
-    with open(base + ".rttm", "w") as f:
+    with open(base + ".rttm.tmp", "w") as f:
         for s, x, who in sorted(placed, key=lambda p: p[0]):
             # Trim the TTS's leading/trailing silence from the reference.
             loud = np.flatnonzero(np.abs(x) > 0.01 * max(1e-6, np.abs(x).max()))
@@ -305,6 +305,10 @@ def render(placed, people, base, rnd):
                 continue
             st, du = s + loud[0] / SR, (loud[-1] - loud[0]) / SR
             f.write(f"SPEAKER {uri} 1 {st:.3f} {du:.3f} <NA> <NA> {people[who]} <NA> <NA>\n")
+    # Renamed only when all three are whole, the far-field copy last: a killed run leaves no clip that
+    # a resumed run would take for finished (it skips a clip whose .wav and -far.wav exist).
+    for ext in (".rttm", ".wav", "-far.wav"):
+        os.replace(base + ext + ".tmp", base + ext)
 
 
 def shares_of(rttm, people):
