@@ -306,7 +306,7 @@ def render(placed, people, base, rnd):
             st, du = s + loud[0] / SR, (loud[-1] - loud[0]) / SR
             f.write(f"SPEAKER {uri} 1 {st:.3f} {du:.3f} <NA> <NA> {people[who]} <NA> <NA>\n")
     # Renamed only when all three are whole, the far-field copy last: a killed run leaves no clip that
-    # a resumed run would take for finished (it skips a clip whose .wav and -far.wav exist).
+    # a resumed run would take for finished (it skips a clip whose three files exist).
     for ext in (".rttm", ".wav", "-far.wav"):
         os.replace(base + ext + ".tmp", base + ext)
 

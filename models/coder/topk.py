@@ -248,19 +248,21 @@ def cross_fit(enc, states, utts, folds, k, run_dir, args):
             continue
         part = os.path.join(run_dir, f"fold-{k}-xfit-{j}.csv.gz")
         if not os.path.exists(part):
-            held = set(folds[k]) | set(folds[j])
+            scored_set = set(folds[j])
+            held = set(folds[k]) | scored_set
             train_idx = [i for i, u in enumerate(utts) if u["transcript_id"] not in held]
-            score_idx = [i for i, u in enumerate(utts) if u["transcript_id"] in set(folds[j])]
+            score_idx = [i for i, u in enumerate(utts) if u["transcript_id"] in scored_set]
             print(f"fold {k}, part {j}: train {len(train_idx)}, score {len(score_idx)} utterances", flush=True)
             t1 = time.time()
             model, _ = fit(enc, states, utts, train_idx, args)
             probs = predict(model, states, score_idx)
             scored = [utts[i] for i in score_idx]
-            write_probs(part, scored, probs)
             res = evaluate(probs, scored)
+            # The figures first: the probabilities file is what marks the part done.
             jdump({"fold": k, "part": j, "n_train_utterances": len(train_idx),
                    "train_seconds": round(time.time() - t1),
                    "macro_f1": {h: res[h]["macro_f1"] for h in TASKS}}, part.replace(".csv.gz", ".json"))
+            write_probs(part, scored, probs)
             print(f"fold {k}, part {j}: " + ", ".join(f"{h} {res[h]['macro_f1']:.3f}" for h in TASKS)
                   + f" ({(time.time() - t1) / 60:.1f} min)", flush=True)
         parts.append(part)
