@@ -1,0 +1,81 @@
+"""find_quiet's view of a dump, with the truth of each window."""
+import sys, os
+import numpy as np
+from oracle import load, unit, dumps
+
+def active_matrix(d):
+    A = np.zeros((len(d['active']), d['n_frames']), bool)
+    for c, runs in enumerate(d['active']):
+        for a, b in runs:
+            A[c, a:b] = True
+    return A
+
+def speech_owners(A, shorts, min_speech=0.5, frame_s=270/16000):
+    own = []
+    ms = int(np.ceil(min_speech / frame_s))
+    for s in shorts:
+        sub = A[:, s['a']:s['b']]
+        on = sub.sum(0)
+        speech = int((on > 0).sum())
+        alone = [(sub[c] & (on == 1)).sum() for c in range(A.shape[0])]
+        c = int(np.argmax(alone)); n = alone[c]
+        own.append(c if speech >= ms and n * 5 >= speech * 4 else None)
+    return own
+
+def two_means(E):
+    allm = unit(E.mean(0))
+    a = int(np.argmin(E @ allm)); b = int(np.argmin(E @ E[a]))
+    c = np.stack([E[a], E[b]])
+    side = np.zeros(len(E), int)
+    for _ in range(50):
+        new = (E @ c[1] > E @ c[0]).astype(int)
+        done = (new == side).all(); side = new
+        for k in range(2):
+            if (side == k).any():
+                c[k] = unit(E[side == k].mean(0))
+        if done: break
+    return side, c
+
+def moments(ws):
+    spans = sorted((w['a'], w['b']) for w in ws)
+    n, end = 0, 0
+    for a, b in spans:
+        if n == 0 or a >= end: n += 1
+        end = max(end, b)
+    return n
+
+if __name__ == '__main__':
+    for p in sys.argv[1:]:
+        d, segs, spk, W, talk = load(p)
+        import json
+        q = p[:-5] + '.q.json'
+        if os.path.exists(q):
+            d = dict(d, active=json.load(open(q))['active'])
+        A = active_matrix(d)
+        own = speech_owners(A, d['shorts'])
+        E = np.stack([w[3] for w in W])
+        voices = []
+        for c in range(A.shape[0]):
+            idx = [i for i, o in enumerate(own) if o == c]
+            voices.append(unit(E[idx].mean(0)) if idx else None)
+        print('==', os.path.basename(p)[:-5])
+        for c in range(A.shape[0]):
+            idx = [i for i, o in enumerate(own) if o == c]
+            truth = {}
+            for i in idx:
+                truth[W[i][0][:14]] = truth.get(W[i][0][:14], 0) + 1
+            print(f' voice {c}: {len(idx)} windows', truth)
+            cur = idx
+            for depth in range(3):
+                if len(cur) < 8: break
+                side, cents = two_means(E[cur])
+                small = int((side == 1).sum() * 2 <= len(side))
+                grp = [cur[i] for i in range(len(cur)) if side[i] == small]
+                if len(grp) < 4: break
+                rest = [i for i in idx if i not in grp]
+                like = max([float(unit(E[rest].mean(0)) @ cents[small])] + [float(v @ cents[small]) for o, v in enumerate(voices) if o != c and v is not None])
+                gt = {}
+                for i in grp: gt[W[i][0][:14]] = gt.get(W[i][0][:14], 0) + 1
+                mo = moments([d['shorts'][i] for i in grp])
+                print(f'   depth {depth}: group {len(grp)} moments {mo} part_ok {len(grp)*4 <= len(idx)} like {like:.2f}', gt)
+                cur = grp
