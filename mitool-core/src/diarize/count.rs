@@ -18,6 +18,16 @@ impl CountDecision {
         }
     }
 
+    /// A given count of `n` reached by adding the most distinct quiet
+    /// person to the `n - 1` voices the estimate found.
+    pub(super) fn filling(n: usize) -> Self {
+        Self {
+            how: "given".into(),
+            fill: Some(n),
+            ..Self::default()
+        }
+    }
+
     pub(super) fn new(
         config: &DiarizeConfig,
         speakers: Option<usize>,
@@ -61,6 +71,7 @@ impl CountDecision {
                 .map(|m| (0.5 + m / (4.0 * config.count_review_margin.max(1e-3))).clamp(0.0, 1.0)),
             margin,
             review,
+            fill: None,
         }
     }
 }
@@ -83,6 +94,9 @@ pub struct CountDecision {
     /// Set where the count may be wrong: a person should check it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// A given count being reached by [`recount_to`]: not an output.
+    #[serde(skip)]
+    pub(super) fill: Option<usize>,
 }
 
 /// Spherical 2-means (farthest-point start, deterministic): a side per
@@ -313,6 +327,41 @@ pub(super) fn recount(
     ev
 }
 
+/// The short-window check of a given count `n` the long windows found all
+/// but one of: as [`recount`], then the most distinct quiet groups are
+/// added whatever their likeness until there are `n` voices (the user
+/// said so; the threshold is for estimates). Whether `n` was reached: a
+/// person with too few windows of their own to form a group is not.
+pub(super) fn recount_to(
+    active: &mut Vec<Vec<bool>>,
+    centroids: &mut Vec<Vec<f32>>,
+    shorts: &[Short],
+    cfg: &DiarizeConfig,
+    n: usize,
+) -> bool {
+    // Voices are merged down to `n - 1` at most and split up to `n`.
+    let cfg = DiarizeConfig {
+        min_speakers: n.saturating_sub(1).max(1),
+        max_speakers: n,
+        ..cfg.clone()
+    };
+    recount(active, centroids, shorts, &cfg);
+    if active.len() < n {
+        let forced = DiarizeConfig {
+            quiet_cosine: f32::INFINITY,
+            ..cfg
+        };
+        find_quiet(
+            active,
+            centroids,
+            shorts,
+            &forced,
+            &mut ShortEvidence::default(),
+        );
+    }
+    active.len() >= n
+}
+
 /// A person who says little inside another voice: a partner's "no", a
 /// child's short answers. The segmenter often follows them as the voice
 /// they answer (same sex, far microphone), they have too few 10 s windows
@@ -339,19 +388,18 @@ pub(super) fn find_quiet(
     let voices: Vec<Option<Vec<f32>>> = (0..active.len())
         .map(|c| short_centroid(&mine(c)))
         .collect();
+    // The most distinct first, where the room for more voices runs out.
+    let mut groups: Vec<(usize, Vec<&Short>, Vec<f32>, f32)> = (0..active.len())
+        .filter_map(|c| quiet_group(&mine(c), c, &voices).map(|(g, m, l)| (c, g, m, l)))
+        .collect();
+    groups.sort_by(|a, b| a.3.total_cmp(&b.3));
     let mut found: Vec<(usize, Vec<&Short>, Vec<f32>)> = Vec::new();
-    for c in 0..active.len() {
-        if active.len() + found.len() >= cfg.max_speakers {
-            break;
-        }
-        let windows = mine(c);
-        if let Some((group, centre, like)) = quiet_group(&windows, c, &voices) {
-            if like < cfg.quiet_cosine {
-                ev.loosest_quiet = Some(ev.loosest_quiet.map_or(like, |m| m.max(like)));
-                found.push((c, group, centre));
-            } else {
-                ev.closest_not_quiet = Some(ev.closest_not_quiet.map_or(like, |m| m.min(like)));
-            }
+    for (c, group, centre, like) in groups {
+        if like >= cfg.quiet_cosine {
+            ev.closest_not_quiet = Some(ev.closest_not_quiet.map_or(like, |m| m.min(like)));
+        } else if active.len() + found.len() < cfg.max_speakers {
+            ev.loosest_quiet = Some(ev.loosest_quiet.map_or(like, |m| m.max(like)));
+            found.push((c, group, centre));
         }
     }
     // Groups found in two voices that sound alike are one quiet person.
@@ -634,6 +682,62 @@ mod tests {
             assert!(active[0][g] ^ active[1][g]);
         }
         assert!(ev.loosest_quiet.is_some_and(|l| l < cfg.quiet_cosine));
+    }
+
+    #[test]
+    fn a_given_count_adds_a_quiet_person_the_estimate_leaves_out() {
+        // Two voices; six answers inside voice 0 from a relative whose
+        // voice is half voice 0's: too alike for an estimate to keep.
+        let relative = |i: usize| {
+            let mut e: Vec<f32> = voice(0, i)
+                .iter()
+                .zip(voice(2, i))
+                .map(|(a, b)| a + b)
+                .collect();
+            normalise(&mut e);
+            e
+        };
+        let who: Vec<usize> = (0..60)
+            .map(|i| {
+                if i >= 40 {
+                    1
+                } else {
+                    usize::from(i % 7 == 5) * 2
+                }
+            })
+            .collect();
+        let sh: Vec<Short> = who
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Short {
+                frames: i * 40..i * 40 + 40,
+                emb: if v == 2 { relative(i) } else { voice(v, i) },
+            })
+            .collect();
+        let like = cosine(&relative(5), &voice(0, 0));
+        let cfg = DiarizeConfig::default();
+        assert!(
+            like > cfg.quiet_cosine,
+            "the relative is {like} like voice 0"
+        );
+        let estimate = |n: Option<usize>| {
+            let mut active = two_voices(2400, 1600);
+            let mut centroids = vec![voice(0, 0), voice(1, 0)];
+            let reached = match n {
+                None => {
+                    recount(&mut active, &mut centroids, &sh, &cfg);
+                    None
+                }
+                Some(n) => Some(recount_to(&mut active, &mut centroids, &sh, &cfg, n)),
+            };
+            (active, reached)
+        };
+        assert_eq!(estimate(None).0.len(), 2);
+        let (active, reached) = estimate(Some(3));
+        assert_eq!((active.len(), reached), (3, Some(true)));
+        for (i, &v) in who.iter().enumerate() {
+            assert_eq!(active[2][i * 40 + 20], v == 2, "window {i}");
+        }
     }
 
     #[test]

@@ -75,6 +75,14 @@ impl Diarizer {
         if count.how == "estimated" {
             let evidence = super::count::recount(active, centroids, &shorts, &self.config);
             count.merge_short(&evidence, &self.config);
+        } else if let Some(n) = count.fill {
+            if !super::count::recount_to(active, centroids, &shorts, &self.config, n) {
+                count.review = Some(format!(
+                    "{n} speakers were given, but only {} distinct voices were heard; \
+                     check the speakers",
+                    active.len()
+                ));
+            }
         }
         // Each voice as the short windows hear it (they are compared with
         // short windows), else as the long ones do.
