@@ -85,7 +85,10 @@ const SEG_BATCH: usize = 4;
 /// Options for [`Diarizer`].
 #[derive(Debug, Clone)]
 pub struct DiarizeConfig {
-    /// The number of speakers, where known: skips estimating it.
+    /// The number of speakers, where known: skips estimating it. Given
+    /// three, a third voice is found among the short windows rather than
+    /// by splitting one; where none can be found the result has two and
+    /// the count asks for a check (`count::recount_to`).
     pub speakers: Option<usize>,
     /// The fewest speakers the estimate may find.
     pub min_speakers: usize,
