@@ -1,6 +1,6 @@
 """With perfect membership, is the quiet person apart? Their pure windows' centroid vs
 random same-size subsets of another speaker's windows (cosine with that speaker's rest)."""
-import sys, os, glob
+import sys, os
 import numpy as np
 from oracle import load, unit, dumps
 rng = np.random.default_rng(0)

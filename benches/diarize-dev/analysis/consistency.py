@@ -1,8 +1,8 @@
 """How alike are one person's pure short windows from different moments (no overlap)?
 Quiet person vs the main speakers, and the quiet person vs the most alike other speaker."""
-import sys, os, glob
+import sys, os
 import numpy as np
-from oracle import load, unit, dumps
+from oracle import load, dumps
 res = {'quiet': [], 'main': [], 'cross': []}
 for p in dumps(sys.argv[1]):
     if sys.argv[2] not in os.path.basename(p): continue

@@ -1,27 +1,14 @@
 """Every candidate quiet group on the dumps: its likeness, the voice's spread, and the truth."""
-import sys, os, json, glob
+import sys, os
 import numpy as np
-from oracle import load, unit, dumps
-from quiet import active_matrix, speech_owners, two_means, moments
+from oracle import unit, dumps
+from quiet import clip, truth, two_means, moments
 
 rows = []
 for p in dumps(sys.argv[1]):
-    d, segs, spk, W, talk = load(p)
-    q = p[:-5] + '.q.json'
-    if os.path.exists(q):
-        d = dict(d, active=json.load(open(q))['active'])
-    A = active_matrix(d)
-    own = speech_owners(A, d['shorts'])
-    E = np.stack([w[3] for w in W])
-    lab = [w[0] for w in W]
-    idxs = [[i for i, o in enumerate(own) if o == c] for c in range(A.shape[0])]
+    k = clip(p)
+    d, E, lab, idxs, dom = k.d, k.E, k.lab, k.idxs, k.dom
     voices = [unit(E[ix].mean(0)) if ix else None for ix in idxs]
-    # which true people dominate some voice
-    dom = set()
-    for ix in idxs:
-        if len(ix) >= 4:
-            vals, cnt = np.unique([lab[i] for i in ix], return_counts=True)
-            dom.add(vals[np.argmax(cnt)])
     # per-recording spread: mean cosine of windows to their voice centroid
     selfs = [float(np.mean(E[ix] @ voices[c])) for c, ix in enumerate(idxs) if len(ix) >= 8]
     rec_self = float(np.mean(selfs)) if selfs else float('nan')
@@ -37,9 +24,7 @@ for p in dumps(sys.argv[1]):
             if mo >= 2 and len(grp) * 4 <= len(idx):
                 rest = [i for i in idx if i not in grp]
                 like = max([float(unit(E[rest].mean(0)) @ cents[small])] + [float(v @ cents[small]) for o, v in enumerate(voices) if o != c and v is not None])
-                vals, cnt = np.unique([lab[i] for i in grp], return_counts=True)
-                top = vals[np.argmax(cnt)]; frac = cnt.max() / len(grp)
-                hidden = top not in dom and frac >= 0.6
+                top, frac, hidden = truth(lab, grp, dom)
                 tight = float(np.mean(E[grp] @ cents[small]))
                 rows.append((os.path.basename(p)[:-5], c, depth, len(grp), mo, like, rec_self, tight, hidden, top[:14], frac))
             cur = grp

@@ -3,24 +3,14 @@ group than any voice (the rest of its own voice included)? Removes the self-incl
 makes every 2-means group look coherent."""
 import sys, os, json
 import numpy as np
-from oracle import load, unit, dumps
-from quiet import active_matrix, speech_owners
+from oracle import unit, dumps
+from quiet import clip, truth
 
 rows = []
 for p in dumps(sys.argv[1], '.g.json'):
-    base = p[:-7] + '.json'
-    d, segs, spk, W, talk = load(base)
-    d = dict(d, active=json.load(open(p[:-7] + '.q.json'))['active'])
-    A = active_matrix(d)
-    own = speech_owners(A, d['shorts'])
-    E = np.stack([w[3] for w in W]); lab = [w[0] for w in W]
-    idxs = [[i for i, o in enumerate(own) if o == c] for c in range(A.shape[0])]
+    k = clip(p[:-7] + '.json')
+    E, lab, idxs, dom = k.E, k.lab, k.idxs, k.dom
     V = [unit(E[ix].mean(0)) if ix else None for ix in idxs]
-    dom = set()
-    for ix in idxs:
-        if len(ix) >= 4:
-            vals, cnt = np.unique([lab[i] for i in ix], return_counts=True)
-            dom.add(vals[np.argmax(cnt)])
     for g in json.load(open(p)):
         grp = g['windows']; c = g['c']
         if len(grp) * 4 > len(idxs[c]): continue
@@ -32,9 +22,7 @@ for p in dumps(sys.argv[1], '.g.json'):
             margins.append(float(E[x] @ loo) - max(float(E[x] @ v) for v in others))
         cen = unit(E[grp].mean(0))
         like = max(float(v @ cen) for v in others)
-        vals, cnt = np.unique([lab[i] for i in grp], return_counts=True)
-        top = vals[np.argmax(cnt)]; frac = cnt.max() / len(grp)
-        hidden = top not in dom and frac >= 0.6
+        top, frac, hidden = truth(lab, grp, dom)
         m = np.array(margins)
         rows.append((os.path.basename(p)[:-7], c, g['depth'], len(grp), like, m.mean(), (m > 0).mean(), np.median(m), 'HIDDEN' if hidden else '-', top[:14], frac))
 for r in sorted(rows, key=lambda r: -r[5]):

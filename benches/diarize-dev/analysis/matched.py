@@ -3,26 +3,17 @@ speech, so a group of short windows is compared with each voice's windows of as 
 speech (the active frames', not the truth's), where the voice has MIN of them."""
 import sys, os, json
 import numpy as np
-from oracle import load, unit, dumps
-from quiet import active_matrix, speech_owners
+from oracle import unit, dumps
+from quiet import clip, truth
 
 SHORT_S = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
 MIN = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 FRAME_S = 270 / 16000
 rows = []
 for p in dumps(sys.argv[1], '.g.json'):
-    d, segs, spk, W, talk = load(p[:-7] + '.json')
-    d = dict(d, active=json.load(open(p[:-7] + '.q.json'))['active'])
-    A = active_matrix(d)
-    own = speech_owners(A, d['shorts'])
-    E = np.stack([w[3] for w in W]); lab = [w[0] for w in W]
+    k = clip(p[:-7] + '.json')
+    d, A, E, lab, idxs, dom = k.d, k.A, k.E, k.lab, k.idxs, k.dom
     speech = np.array([A[:, s['a']:s['b']].any(0).sum() * FRAME_S for s in d['shorts']])
-    idxs = [[i for i, o in enumerate(own) if o == c] for c in range(A.shape[0])]
-    dom = set()
-    for ix in idxs:
-        if len(ix) >= 4:
-            vals, cnt = np.unique([lab[i] for i in ix], return_counts=True)
-            dom.add(vals[np.argmax(cnt)])
     for g in json.load(open(p)):
         grp = g['windows']; c = g['c']
         if len(grp) * 4 > len(idxs[c]): continue
@@ -37,9 +28,7 @@ for p in dumps(sys.argv[1], '.g.json'):
             if v is not None:
                 likes.append(float(v @ cen)); matched += m
         plain = max(float(unit(E[[i for i in ix if i not in grp]].mean(0)) @ cen) for ix in idxs if [i for i in ix if i not in grp])
-        vals, cnt = np.unique([lab[i] for i in grp], return_counts=True)
-        top = vals[np.argmax(cnt)]; frac = cnt.max() / len(grp)
-        hidden = top not in dom and frac >= 0.6
+        top, frac, hidden = truth(lab, grp, dom)
         rows.append((os.path.basename(p)[:-7], c, g['depth'], len(grp), float(np.median(speech[grp])), plain, max(likes), matched, len(likes), 'HIDDEN' if hidden else '-', top[:14], frac))
 for r in sorted(rows, key=lambda r: r[6]):
     print('%-14s v%d d%d n%-3d speech %.1fs like %.2f matched %.2f (%d/%d voices by short windows) %-6s %s %.2f' % r)

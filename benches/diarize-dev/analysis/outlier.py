@@ -1,18 +1,14 @@
 """Windows unlike every voice: does the quiet person stand out?"""
-import sys, os, json, glob
+import sys, os
 import numpy as np
-from oracle import load, unit, dumps
-from quiet import active_matrix, speech_owners, moments
+from oracle import unit, dumps
+from quiet import clip
 
 def analyse(p, verbose=True):
-    d, segs, spk, W, talk = load(p)
-    d = dict(d, active=json.load(open(p[:-5] + '.q.json'))['active'])
-    A = active_matrix(d)
-    own = speech_owners(A, d['shorts'])
-    E = np.stack([w[3] for w in W]); lab = np.array([w[0] for w in W])
-    idxs = [[i for i, o in enumerate(own) if o == c] for c in range(A.shape[0])]
-    V = np.stack([unit(E[ix].mean(0)) for ix in idxs if ix])
-    q = min(talk, key=talk.get)
+    k = clip(p)
+    W, E, lab = k.W, k.E, np.array(k.lab)
+    V = np.stack([unit(E[ix].mean(0)) for ix in k.idxs if ix])
+    q = min(k.talk, key=k.talk.get)
     speech = np.array([w[2] for w in W]); pur = np.array([w[1] for w in W])
     best = (E @ V.T).max(1)
     ok = speech >= 0.5

@@ -1,6 +1,6 @@
 """Prototype: a quiet person's windows pooled across voices (windows unlike every voice),
 clustered, kept where unlike every voice."""
-import sys, os, json, glob
+import sys, os, json
 import numpy as np
 from oracle import unit, AUD, dumps
 from quiet import active_matrix, speech_owners, moments

@@ -1,7 +1,11 @@
-"""find_quiet's view of a dump, with the truth of each window."""
-import sys, os
+"""find_quiet's view of a dump, with the truth of each window.
+
+Shared helpers: `clip(path)` reads a dump as `find_quiet` sees it, `truth(lab, group, dom)` says
+whose windows a group holds."""
+import sys, os, json
+from types import SimpleNamespace
 import numpy as np
-from oracle import load, unit, dumps
+from oracle import load, unit
 
 def active_matrix(d):
     A = np.zeros((len(d['active']), d['n_frames']), bool)
@@ -21,6 +25,37 @@ def speech_owners(A, shorts, min_speech=0.5, frame_s=270/16000):
         c = int(np.argmax(alone)); n = alone[c]
         own.append(c if speech >= ms and n * 5 >= speech * 4 else None)
     return own
+
+def clip(path):
+    """A clip dump (`<clip>.json`) with the voices' frames just before `find_quiet`
+    (`<clip>.q.json`, where written): each voice's own windows (`idxs`, by
+    `speech_owners`) and the true speakers who lead a voice (`dom`: most windows of a
+    voice with at least 4)."""
+    d, segs, spk, W, talk = load(path)
+    q = path[:-5] + '.q.json'
+    if os.path.exists(q):
+        d = dict(d, active=json.load(open(q))['active'])
+    A = active_matrix(d)
+    own = speech_owners(A, d['shorts'])
+    E = np.stack([w[3] for w in W])
+    lab = [w[0] for w in W]
+    idxs = [[i for i, o in enumerate(own) if o == c] for c in range(A.shape[0])]
+    dom = set()
+    for ix in idxs:
+        if len(ix) >= 4:
+            dom.add(truth(lab, ix)[0])
+    return SimpleNamespace(d=d, segs=segs, spk=spk, W=W, talk=talk, A=A, own=own, E=E,
+                           lab=lab, idxs=idxs, dom=dom)
+
+
+def truth(lab, group, dom=()):
+    """The true speaker with most of a group's windows, their share, and whether the group
+    is a hidden person (that speaker leads no voice, 60% of the group theirs)."""
+    vals, cnt = np.unique([lab[i] for i in group], return_counts=True)
+    top = vals[np.argmax(cnt)]
+    frac = cnt.max() / len(group)
+    return top, frac, top not in dom and frac >= 0.6
+
 
 def two_means(E):
     allm = unit(E.mean(0))
@@ -46,25 +81,15 @@ def moments(ws):
 
 if __name__ == '__main__':
     for p in sys.argv[1:]:
-        d, segs, spk, W, talk = load(p)
-        import json
-        q = p[:-5] + '.q.json'
-        if os.path.exists(q):
-            d = dict(d, active=json.load(open(q))['active'])
-        A = active_matrix(d)
-        own = speech_owners(A, d['shorts'])
-        E = np.stack([w[3] for w in W])
-        voices = []
-        for c in range(A.shape[0]):
-            idx = [i for i, o in enumerate(own) if o == c]
-            voices.append(unit(E[idx].mean(0)) if idx else None)
+        k = clip(p)
+        d, W, E = k.d, k.W, k.E
+        voices = [unit(E[ix].mean(0)) if ix else None for ix in k.idxs]
         print('==', os.path.basename(p)[:-5])
-        for c in range(A.shape[0]):
-            idx = [i for i, o in enumerate(own) if o == c]
-            truth = {}
+        for c, idx in enumerate(k.idxs):
+            who = {}
             for i in idx:
-                truth[W[i][0][:14]] = truth.get(W[i][0][:14], 0) + 1
-            print(f' voice {c}: {len(idx)} windows', truth)
+                who[W[i][0][:14]] = who.get(W[i][0][:14], 0) + 1
+            print(f' voice {c}: {len(idx)} windows', who)
             cur = idx
             for depth in range(3):
                 if len(cur) < 8: break

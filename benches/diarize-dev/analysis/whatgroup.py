@@ -1,7 +1,6 @@
 """What are a candidate group's windows, by the truth: purity, speech, and the length of the
 reference turn they sit in (short lines and back-channels vs fluent speech)."""
 import sys, os, json
-import numpy as np
 from oracle import load, dumps
 
 for p in dumps(sys.argv[1], '.g.json'):
