@@ -104,3 +104,62 @@ if __name__ == '__main__':
                 mo = moments([d['shorts'][i] for i in grp])
                 print(f'   depth {depth}: group {len(grp)} moments {mo} part_ok {len(grp)*4 <= len(idx)} like {like:.2f}', gt)
                 cur = grp
+
+
+def un(Z):
+    """Rows (or a vector) scaled to unit length."""
+    return Z / np.linalg.norm(Z, axis=-1, keepdims=True)
+
+
+def depth_groups(E, k, c):
+    """Voice `c`'s candidate groups as `find_quiet` forms them: 2-means, then its smaller side
+    again, down to three times; yields (depth, group, its centroid) for each group that may be a
+    person (at least 4 windows from 2 moments, at most a quarter of the voice)."""
+    idx = k.idxs[c]
+    cur = idx
+    for depth in range(3):
+        if len(cur) < 8:
+            return
+        side, cents = two_means(E[cur])
+        small = int((side == 1).sum() * 2 <= len(side))
+        grp = [cur[i] for i in range(len(cur)) if side[i] == small]
+        if len(grp) < 4:
+            return
+        if moments([k.d['shorts'][i] for i in grp]) >= 2 and len(grp) * 4 <= len(idx):
+            yield depth, grp, cents[small]
+        cur = grp
+
+
+def likeness(E, k, c, grp, centre):
+    """`find_quiet`'s likeness: the group's centroid against the rest of its voice and every
+    other voice (the highest cosine)."""
+    rest = [i for i in k.idxs[c] if i not in grp]
+    others = [unit(E[ix].mean(0)) @ centre for o, ix in enumerate(k.idxs) if o != c and ix]
+    return float(max([unit(E[rest].mean(0)) @ centre] + others))
+
+
+def best_groups(E, k, name, score=None):
+    """Per voice, its candidate group with the lowest score (default: `likeness`), as a row
+    (score, clip, voice, depth, windows, hidden person?, true speaker, their share)."""
+    score = score or (lambda c, grp, centre: likeness(E, k, c, grp, centre))
+    rows = []
+    for c in range(len(k.idxs)):
+        best = None
+        for depth, grp, centre in depth_groups(E, k, c):
+            s = score(c, grp, centre)
+            if best is None or s < best[0]:
+                top, frac, hidden = truth(k.lab, grp, k.dom)
+                best = (s, name, c, depth, len(grp), hidden, top[:14], frac)
+        if best:
+            rows.append(best)
+    return rows
+
+
+def separation(rows):
+    """Hidden people's groups against groups of a voice already there: how many hidden, how
+    many below every voice group, the lowest voice group, and P(hidden scores lower) (AUC)."""
+    h = [r[0] for r in rows if r[5]]
+    v = [r[0] for r in rows if not r[5]]
+    lowest = min(v) if v else float('nan')
+    auc = float(np.mean([[1.0 if a < b else 0.5 if a == b else 0.0 for b in v] for a in h])) if h and v else float('nan')
+    return len(h), sum(1 for x in h if x < lowest), lowest, auc
