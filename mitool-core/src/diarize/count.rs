@@ -362,6 +362,34 @@ pub(super) fn recount_to(
     active.len() >= n
 }
 
+/// A given count `n` the long windows' estimate found all but one of:
+/// [`recount_to`] adds the quiet person. Where it cannot, and one voice
+/// would be left, the long windows' own `n` groups (`forced`) are kept:
+/// one voice cannot be coded. Returns the review where the count falls
+/// short.
+pub(super) fn reach(
+    voices: &mut Voices,
+    forced: Option<Voices>,
+    shorts: &[Short],
+    cfg: &DiarizeConfig,
+    n: usize,
+) -> Option<String> {
+    if recount_to(&mut voices.active, &mut voices.centroids, shorts, cfg, n) {
+        return None;
+    }
+    match forced {
+        Some(forced) if voices.active.len() < 2 => {
+            *voices = forced;
+            None
+        }
+        _ => Some(format!(
+            "{n} speakers were given, but only {} distinct voices were heard; \
+             check the speakers",
+            voices.active.len()
+        )),
+    }
+}
+
 /// A person who says little inside another voice: a partner's "no", a
 /// child's short answers. The segmenter often follows them as the voice
 /// they answer (same sex, far microphone), they have too few 10 s windows
@@ -738,6 +766,33 @@ mod tests {
         for (i, &v) in who.iter().enumerate() {
             assert_eq!(active[2][i * 40 + 20], v == 2, "window {i}");
         }
+    }
+
+    #[test]
+    fn a_given_count_one_voice_cannot_reach_keeps_the_long_windows_groups() {
+        // Given two, one voice too short to hold a quiet group (six
+        // windows): the long windows' two groups are kept. Given three,
+        // two voices and no third: they stay, flagged.
+        let cfg = DiarizeConfig::default();
+        let sh = long_shorts(&[0; 6]);
+        let forced = || Voices {
+            active: two_voices(240, 120),
+            centroids: vec![voice(0, 1), voice(0, 2)],
+        };
+        let mut voices = Voices {
+            active: vec![vec![true; 240]],
+            centroids: vec![voice(0, 0)],
+        };
+        assert_eq!(reach(&mut voices, Some(forced()), &sh, &cfg, 2), None);
+        assert_eq!(voices.active, forced().active);
+        let sh = long_shorts(&[0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+        let mut voices = Voices {
+            active: two_voices(480, 240),
+            centroids: vec![voice(0, 0), voice(1, 0)],
+        };
+        let review = reach(&mut voices, None, &sh, &cfg, 3);
+        assert_eq!(voices.active.len(), 2);
+        assert!(review.is_some_and(|r| r.contains("only 2 distinct voices")));
     }
 
     #[test]

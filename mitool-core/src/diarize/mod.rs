@@ -85,10 +85,12 @@ const SEG_BATCH: usize = 4;
 /// Options for [`Diarizer`].
 #[derive(Debug, Clone)]
 pub struct DiarizeConfig {
-    /// The number of speakers, where known: skips estimating it. Given
-    /// three, a third voice is found among the short windows rather than
-    /// by splitting one; where none can be found the result has two and
-    /// the count asks for a check (`count::recount_to`).
+    /// The number of speakers, where known: skips estimating it. Given two
+    /// or three where the estimate hears one voice fewer, the missing
+    /// person is found among the short windows rather than by splitting a
+    /// voice; where none can be found, two given keep the long windows'
+    /// two groups, three given keep two voices and ask for a check
+    /// (`count::reach`).
     pub speakers: Option<usize>,
     /// The fewest speakers the estimate may find.
     pub min_speakers: usize,
@@ -697,8 +699,8 @@ impl Diarizer {
 
         // 3. Cluster.
         let windows: Vec<usize> = owners.iter().map(|&(w, _)| w).collect();
-        let (labels, mut decision) = if embeddings[0].is_empty() {
-            (vec![0; owners.len()], CountDecision::none())
+        let (labels, mut decision, forced) = if embeddings[0].is_empty() {
+            (vec![0; owners.len()], CountDecision::none(), None)
         } else {
             let run = |exact: Option<usize>, max: usize| {
                 cluster(
@@ -723,37 +725,41 @@ impl Diarizer {
             // Four or more given (meetings) keep the long windows' groups:
             // on the one real four-person clip with a quiet fourth (AMI
             // mixture, 1.2 s of speech) adding a group cost 4.5% -> 10.4%.
-            let fill = speakers.filter(|&n| n == 3).and_then(|n| {
-                let (labels, _) = run(None, n);
-                let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-                (k + 1 == n).then_some((labels, n))
-            });
+            // Given two, the same: a client who barely answers is left out
+            // of a one-voice estimate, and two forced groups split the
+            // practitioner instead (two-person clips given 2, DER tune
+            // 5.8% -> 3.1%, held 9.3% -> 7.1%; benches/diarize-dev/README.md).
+            // (The fill is the short windows' work: none without them.)
+            let fill = speakers
+                .filter(|&n| (2..=3).contains(&n) && self.config.refine_window_s > 0.0)
+                .and_then(|n| {
+                    let (labels, _) = run(None, n);
+                    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+                    (k + 1 == n).then_some((labels, n))
+                });
             match fill {
-                Some((labels, n)) => (labels, CountDecision::filling(n)),
+                Some((labels, n)) => {
+                    // Where no quiet person can be added to one voice, the
+                    // long windows' own two groups are kept ([`count::reach`]).
+                    let forced = (n == 2).then(|| run(speakers, self.config.max_speakers).0);
+                    (labels, CountDecision::filling(n), forced)
+                }
                 None => {
                     let (labels, evidence) = run(speakers, self.config.max_speakers);
                     (
                         labels,
                         CountDecision::new(&self.config, speakers, &evidence),
+                        None,
                     )
                 }
             }
         };
-        let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-        let mut centroids = if embeddings[0].is_empty() {
-            vec![Vec::new(); k]
-        } else {
-            cluster::centroids(&embeddings, &labels)
-        };
-        // Every local speaker goes to its nearest voice, the speakers of one
-        // window to different voices where there are enough (two people
-        // the segmenter told apart are not one person).
+        // Every local speaker's embedding: its own (above), else one from
+        // all its speech (too little solo speech).
         let mut local_emb: Vec<[Option<Vec<f32>>; 3]> = vec![[None, None, None]; local.len()];
         for (e, &(w, s)) in embeddings.iter().zip(&owners) {
             local_emb[w][s] = (!e.is_empty()).then(|| e.clone());
         }
-        // Local speakers with too little solo speech are embedded from all
-        // their speech.
         let mut left: Vec<(usize, usize)> = Vec::new();
         let mut left_stats: Vec<Vec<f32>> = Vec::new();
         for &(w, s, i) in &leftovers {
@@ -765,13 +771,80 @@ impl Diarizer {
         for ((w, s), e) in left.into_iter().zip(self.pool(&left_stats)?) {
             local_emb[w][s] = e;
         }
+        let heard = Heard {
+            local: &local,
+            starts: &starts,
+            embeddings: &embeddings,
+            owners: &owners,
+            local_emb,
+            n_frames,
+        };
+        let mut voices = heard.voices(&labels);
+        let forced = forced.map(|labels| heard.voices(&labels));
+        let k = voices.active.len();
+        let recount = (decision.how == "estimated" || decision.fill.is_some())
+            && self.config.max_speakers >= 2;
+        if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
+            self.refine(&cells, &mut voices, forced, &mut decision, audio, sink)?;
+        }
+        let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
+        let mut turns = Vec::new();
+        for (c, frames) in voices.active.iter().enumerate() {
+            for (a, b) in runs(frames) {
+                turns.push(Turn {
+                    start: frame_time(a),
+                    end: frame_time(b).min(duration_s),
+                    speaker: c,
+                });
+            }
+        }
+        let mut d = finish(turns, voices.centroids, "neural", duration_s, &self.config);
+        d.count = decision;
+        Ok(d)
+    }
+}
+
+/// What the neural path heard before the voices were decided: the
+/// segmenter's local speakers per 10 s window and their embeddings.
+struct Heard<'a> {
+    local: &'a [Local],
+    starts: &'a [usize],
+    /// The clustered embeddings and the (window, local speaker) of each.
+    embeddings: &'a [Vec<f32>],
+    owners: &'a [(usize, usize)],
+    /// Every local speaker's embedding, where it has one.
+    local_emb: Vec<[Option<Vec<f32>>; 3]>,
+    n_frames: usize,
+}
+
+/// Voices on the global frame grid: who speaks in each frame, and each
+/// voice's centroid.
+pub(super) struct Voices {
+    pub active: Vec<Vec<bool>>,
+    pub centroids: Vec<Vec<f32>>,
+}
+
+impl Heard<'_> {
+    /// The voices one clustering (`labels`, one per embedding) gives.
+    fn voices(&self, labels: &[usize]) -> Voices {
+        let (local, n_frames) = (self.local, self.n_frames);
+        let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+        let unembedded = self.embeddings[0].is_empty();
+        let centroids = if unembedded {
+            vec![Vec::new(); k]
+        } else {
+            cluster::centroids(self.embeddings, labels)
+        };
+        // Every local speaker goes to its nearest voice, the speakers of one
+        // window to different voices where there are enough (two people
+        // the segmenter told apart are not one person).
         let mut assign: Vec<[Option<usize>; 3]> = vec![[None; 3]; local.len()];
-        if embeddings[0].is_empty() {
-            for (&(w, s), &l) in owners.iter().zip(&labels) {
+        if unembedded {
+            for (&(w, s), &l) in self.owners.iter().zip(labels) {
                 assign[w][s] = Some(l);
             }
         } else {
-            for (w, embs) in local_emb.iter().enumerate() {
+            for (w, embs) in self.local_emb.iter().enumerate() {
                 let rows: Vec<usize> = (0..3).filter(|&s| embs[s].is_some()).collect();
                 let scores: Vec<Vec<f32>> = rows
                     .iter()
@@ -791,7 +864,7 @@ impl Diarizer {
         let mut count = vec![0f32; n_frames];
         let mut speaking = vec![0f32; n_frames];
         for (w, frames) in local.iter().enumerate() {
-            let off = starts[w] / FRAME_STEP;
+            let off = self.starts[w] / FRAME_STEP;
             for (i, f) in frames.iter().enumerate() {
                 let g = off + i;
                 if g >= n_frames {
@@ -825,32 +898,7 @@ impl Diarizer {
                 active[c][g] = true;
             }
         }
-        let recount = (decision.how == "estimated" || decision.fill.is_some())
-            && self.config.max_speakers >= 2;
-        if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
-            self.refine(
-                &cells,
-                &mut active,
-                &mut centroids,
-                &mut decision,
-                audio,
-                sink,
-            )?;
-        }
-        let frame_time = |g: usize| (g * FRAME_STEP + FRAME_CENTRE) as f64 / SAMPLE_RATE as f64;
-        let mut turns = Vec::new();
-        for (c, frames) in active.iter().enumerate() {
-            for (a, b) in runs(frames) {
-                turns.push(Turn {
-                    start: frame_time(a),
-                    end: frame_time(b).min(duration_s),
-                    speaker: c,
-                });
-            }
-        }
-        let mut d = finish(turns, centroids, "neural", duration_s, &self.config);
-        d.count = decision;
-        Ok(d)
+        Voices { active, centroids }
     }
 }
 

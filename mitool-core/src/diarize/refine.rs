@@ -14,16 +14,19 @@ impl Diarizer {
     /// voices where it was estimated ([`recount`]): the 10 s windows'
     /// embeddings blur two similar voices that the segmenter followed as
     /// one local speaker, 1.5 s windows mostly hold one voice.
+    ///
+    /// `forced`: for a given count the estimate found all but one of, the
+    /// long windows' own groups ([`super::count::reach`]).
     pub(super) fn refine(
         &self,
         cells: &frames::Cells,
-        active: &mut Vec<Vec<bool>>,
-        centroids: &mut Vec<Vec<f32>>,
+        voices: &mut Voices,
+        forced: Option<Voices>,
         count: &mut CountDecision,
         audio: &Audio,
         sink: &dyn Sink,
     ) -> Result<()> {
-        let n_frames = active.first().map_or(0, Vec::len);
+        let n_frames = voices.active.first().map_or(0, Vec::len);
         let samples = cells.samples();
         // Short windows lie on the 0.25 s cell grid (frames.rs keeps
         // statistics per cell, not per frame).
@@ -33,7 +36,9 @@ impl Diarizer {
             as usize)
             .clamp(1, n_cells.max(1));
         let hop = ((self.config.refine_hop_s * SAMPLE_RATE as f32) as usize).max(1);
-        let speech: Vec<bool> = (0..n_frames).map(|g| active.iter().any(|a| a[g])).collect();
+        let speech: Vec<bool> = (0..n_frames)
+            .map(|g| voices.active.iter().any(|a| a[g]))
+            .collect();
         // Windows (first cell) over each stretch of speech, the last one
         // flush with its end; short stretches get one window centred on them.
         let mut windows: Vec<usize> = Vec::new();
@@ -73,17 +78,13 @@ impl Diarizer {
             sink.advance(&audio.path, Stage::Diarize, 2 * total / 3 + done / 3);
         }
         if count.how == "estimated" {
+            let (active, centroids) = (&mut voices.active, &mut voices.centroids);
             let evidence = super::count::recount(active, centroids, &shorts, &self.config);
             count.merge_short(&evidence, &self.config);
         } else if let Some(n) = count.fill {
-            if !super::count::recount_to(active, centroids, &shorts, &self.config, n) {
-                count.review = Some(format!(
-                    "{n} speakers were given, but only {} distinct voices were heard; \
-                     check the speakers",
-                    active.len()
-                ));
-            }
+            count.review = super::count::reach(voices, forced, &shorts, &self.config, n);
         }
+        let Voices { active, centroids } = voices;
         // Each voice as the short windows hear it (they are compared with
         // short windows), else as the long ones do.
         let owners = owners(active, &shorts);
