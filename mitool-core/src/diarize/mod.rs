@@ -782,8 +782,10 @@ impl Diarizer {
         let mut voices = heard.voices(&labels);
         let forced = forced.map(|labels| heard.voices(&labels));
         let k = voices.active.len();
-        let recount = (decision.how == "estimated" || decision.fill.is_some())
-            && self.config.max_speakers >= 2;
+        // A fill is always finished (a given count is not bounded by
+        // --max-speakers).
+        let recount = decision.fill.is_some()
+            || (decision.how == "estimated" && self.config.max_speakers >= 2);
         if (k >= 2 || recount) && self.config.refine_window_s > 0.0 {
             self.refine(&cells, &mut voices, forced, &mut decision, audio, sink)?;
         }
