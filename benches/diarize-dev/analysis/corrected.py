@@ -1,10 +1,9 @@
 """Candidate groups (find_quiet's 2-means groups, .g.json) scored by the
 off-diagonal likeness: mean cross cosine / sqrt(mean within G x mean within X), pairs of
 distinct windows only, so a small group's self-pairs do not lower it."""
-import sys, os, json
+import sys
 import numpy as np
-from oracle import unit, dumps
-from quiet import clip, truth
+from quiet import truth, dumped_groups
 
 def offdiag(S):
     n = S.shape[0]
@@ -16,19 +15,11 @@ def corrected(E, G, X):
     return cross / np.sqrt(max(wg, 1e-3) * max(wx, 1e-3)), wg
 
 rows = []
-for p in dumps(sys.argv[1], '.g.json'):
-    k = clip(p[:-7] + '.json')
-    E, lab, idxs, dom = k.E, k.lab, k.idxs, k.dom
-    V = [unit(E[ix].mean(0)) if ix else None for ix in idxs]
-    for g in json.load(open(p)):
-        grp = g['windows']; c = g['c']
-        if len(grp) * 4 > len(idxs[c]): continue
-        cen = unit(E[grp].mean(0))
-        rest = [i for i in idxs[c] if i not in grp]
-        like = max([float(unit(E[rest].mean(0)) @ cen)] + [float(v @ cen) for o, v in enumerate(V) if o != c and v is not None])
-        cl = [corrected(E, grp, rest)[0]] + [corrected(E, grp, idxs[o])[0] for o in range(len(idxs)) if o != c and len(idxs[o]) >= 2]
-        wg = corrected(E, grp, rest)[1]
-        top, frac, hidden = truth(lab, grp, dom)
-        rows.append((os.path.basename(p)[:-7], c, g['depth'], len(grp), like, max(cl), wg, 'HIDDEN' if hidden else '-', top[:14], frac))
+for q in dumped_groups(sys.argv[1]):
+    E, idxs = q.k.E, q.k.idxs
+    cl = [corrected(E, q.grp, q.rest)[0]] + [corrected(E, q.grp, idxs[o])[0] for o in range(len(idxs)) if o != q.c and len(idxs[o]) >= 2]
+    wg = corrected(E, q.grp, q.rest)[1]
+    top, frac, hidden = truth(q.k.lab, q.grp, q.k.dom)
+    rows.append((q.name, q.c, q.g['depth'], len(q.grp), q.like, max(cl), wg, 'HIDDEN' if hidden else '-', top[:14], frac))
 for r in sorted(rows, key=lambda r: r[5]):
     print('%-14s v%d d%d n%-3d like %.2f corrected %.2f within %.2f %-6s %s %.2f' % r)

@@ -5,7 +5,7 @@ whose windows a group holds."""
 import sys, os, json
 from types import SimpleNamespace
 import numpy as np
-from oracle import load, unit
+from oracle import load, unit, dumps
 
 def active_matrix(d):
     A = np.zeros((len(d['active']), d['n_frames']), bool)
@@ -79,44 +79,16 @@ def moments(ws):
         end = max(end, b)
     return n
 
-if __name__ == '__main__':
-    for p in sys.argv[1:]:
-        k = clip(p)
-        d, W, E = k.d, k.W, k.E
-        voices = [unit(E[ix].mean(0)) if ix else None for ix in k.idxs]
-        print('==', os.path.basename(p)[:-5])
-        for c, idx in enumerate(k.idxs):
-            who = {}
-            for i in idx:
-                who[W[i][0][:14]] = who.get(W[i][0][:14], 0) + 1
-            print(f' voice {c}: {len(idx)} windows', who)
-            cur = idx
-            for depth in range(3):
-                if len(cur) < 8: break
-                side, cents = two_means(E[cur])
-                small = int((side == 1).sum() * 2 <= len(side))
-                grp = [cur[i] for i in range(len(cur)) if side[i] == small]
-                if len(grp) < 4: break
-                rest = [i for i in idx if i not in grp]
-                like = max([float(unit(E[rest].mean(0)) @ cents[small])] + [float(v @ cents[small]) for o, v in enumerate(voices) if o != c and v is not None])
-                gt = {}
-                for i in grp: gt[W[i][0][:14]] = gt.get(W[i][0][:14], 0) + 1
-                mo = moments([d['shorts'][i] for i in grp])
-                print(f'   depth {depth}: group {len(grp)} moments {mo} part_ok {len(grp)*4 <= len(idx)} like {like:.2f}', gt)
-                cur = grp
-
 
 def un(Z):
     """Rows (or a vector) scaled to unit length."""
     return Z / np.linalg.norm(Z, axis=-1, keepdims=True)
 
 
-def depth_groups(E, k, c):
-    """Voice `c`'s candidate groups as `find_quiet` forms them: 2-means, then its smaller side
-    again, down to three times; yields (depth, group, its centroid) for each group that may be a
-    person (at least 4 windows from 2 moments, at most a quarter of the voice)."""
-    idx = k.idxs[c]
-    cur = idx
+def splits(E, k, c):
+    """Every group `find_quiet`'s 2-means forms in voice `c`: 2-means, then its smaller side
+    again, down to three times; yields (depth, group, its centroid)."""
+    cur = k.idxs[c]
     for depth in range(3):
         if len(cur) < 8:
             return
@@ -125,9 +97,21 @@ def depth_groups(E, k, c):
         grp = [cur[i] for i in range(len(cur)) if side[i] == small]
         if len(grp) < 4:
             return
-        if moments([k.d['shorts'][i] for i in grp]) >= 2 and len(grp) * 4 <= len(idx):
-            yield depth, grp, cents[small]
+        yield depth, grp, cents[small]
         cur = grp
+
+
+def may_be_person(k, c, grp):
+    """`find_quiet`'s size rule: windows from 2 moments at least, at most a quarter of the voice."""
+    return moments([k.d['shorts'][i] for i in grp]) >= 2 and len(grp) * 4 <= len(k.idxs[c])
+
+
+def depth_groups(E, k, c):
+    """Voice `c`'s candidate groups as `find_quiet` forms them ([`splits`] that
+    `may_be_person`): (depth, group, its centroid)."""
+    for depth, grp, centre in splits(E, k, c):
+        if may_be_person(k, c, grp):
+            yield depth, grp, centre
 
 
 def likeness(E, k, c, grp, centre):
@@ -163,3 +147,37 @@ def separation(rows):
     lowest = min(v) if v else float('nan')
     auc = float(np.mean([[1.0 if a < b else 0.5 if a == b else 0.0 for b in v] for a in h])) if h and v else float('nan')
     return len(h), sum(1 for x in h if x < lowest), lowest, auc
+
+
+def dumped_groups(folder):
+    """The candidate groups `find_quiet` looked at, as the dumps recorded them (`<clip>.g.json`),
+    at most a quarter of their voice: each with its clip (`k`), dump entry (`g`), voice (`c`),
+    windows (`grp`), the rest of its voice, centroid and `likeness`."""
+    for p in dumps(folder, '.g.json'):
+        k = clip(p[:-7] + '.json')
+        for g in json.load(open(p)):
+            grp, c = g['windows'], g['c']
+            if len(grp) * 4 > len(k.idxs[c]):
+                continue
+            centre = unit(k.E[grp].mean(0))
+            yield SimpleNamespace(name=os.path.basename(p)[:-7], k=k, g=g, c=c, grp=grp,
+                                  rest=[i for i in k.idxs[c] if i not in grp], centre=centre,
+                                  like=likeness(k.E, k, c, grp, centre))
+
+
+if __name__ == '__main__':
+    for p in sys.argv[1:]:
+        k = clip(p)
+        W = k.W
+        print('==', os.path.basename(p)[:-5])
+        for c, idx in enumerate(k.idxs):
+            who = {}
+            for i in idx:
+                who[W[i][0][:14]] = who.get(W[i][0][:14], 0) + 1
+            print(f' voice {c}: {len(idx)} windows', who)
+            for depth, grp, centre in splits(k.E, k, c):
+                like = likeness(k.E, k, c, grp, centre)
+                gt = {}
+                for i in grp: gt[W[i][0][:14]] = gt.get(W[i][0][:14], 0) + 1
+                mo = moments([k.d['shorts'][i] for i in grp])
+                print(f'   depth {depth}: group {len(grp)} moments {mo} part_ok {len(grp)*4 <= len(idx)} like {like:.2f}', gt)

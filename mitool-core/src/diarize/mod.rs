@@ -715,21 +715,17 @@ impl Diarizer {
                     self.config.apart_weight,
                 )
             };
-            // Given three people, the one the voices leave out is
-            // usually a person who says little: forcing the long windows
-            // into N groups splits a main voice instead (held three-person
-            // clips with a quiet person: DER 8.8% estimated, 11.8% given;
-            // benches/diarize-dev/README.md). Where the estimate finds all but
-            // one, its voices are kept and the short-window check adds the
-            // most distinct quiet person ([`count::recount_to`]).
-            // Four or more given (meetings) keep the long windows' groups:
-            // on the one real four-person clip with a quiet fourth (AMI
-            // mixture, 1.2 s of speech) adding a group cost 4.5% -> 10.4%.
-            // Given two, the same: a client who barely answers is left out
-            // of a one-voice estimate, and two forced groups split the
-            // practitioner instead (two-person clips given 2, DER tune
-            // 5.8% -> 3.1%, held 9.3% -> 7.1%; benches/diarize-dev/README.md).
-            // (The fill is the short windows' work: none without them.)
+            // Given two or three where the estimate (at most that many)
+            // hears one voice fewer, the one left out is usually a person
+            // who says little, and forcing the long windows into n groups
+            // splits a main voice instead: the estimate's voices are kept
+            // and the short windows add the quiet person ([`count::reach`];
+            // no short windows, no fill). Held clips, DER given 3: 11.8% ->
+            // 7.5%; two-person clips given 2: 9.3% -> 7.1%
+            // (benches/diarize-dev/README.md). Four or more (meetings) keep
+            // the long windows' groups: on the one real four-person clip
+            // with a quiet fourth (AMI mixture, 1.2 s of speech) adding a
+            // group cost 4.5% -> 10.4%.
             let fill = speakers
                 .filter(|&n| (2..=3).contains(&n) && self.config.refine_window_s > 0.0)
                 .and_then(|n| {
